@@ -1,0 +1,62 @@
+"""The Celery application of the verifier (torch-free: the web process imports it to enqueue jobs).
+
+The registry enqueues with ``app.send_task("verifier.verify_revision", args=[revision_id], queue="verify")``
+(or :func:`verifier.enqueue.enqueue_revision`). Workers run
+``celery -A verifier worker -Q verify --concurrency 1 -P prefork`` (one process per GPU; on a CPU-only
+machine, one process that trains on the CPU and says so in its log).
+
+Worker settings for long GPU jobs:
+
+- ``task_acks_late``: a message is acknowledged when the job ends, not when it starts, so a worker that
+  dies mid-job leaves the message unacknowledged and Redis hands it to another worker after
+  ``visibility_timeout``.
+- ``task_reject_on_worker_lost``: a pool process killed by a signal (SIGKILL, out of memory) requeues
+  its message instead of failing it.
+- ``worker_prefetch_multiplier = 1``: a worker holds one job at a time; queued jobs stay available to
+  idle workers.
+- soft and hard time limits per job, derived from the recipe's budget (:mod:`verifier.budget`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+from verifier.config import get_settings, gpu_count
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
+
+_settings = get_settings()
+
+app = Celery("verifier")
+app.conf.update(
+    broker_url=_settings.broker_url,
+    broker_transport_options={
+        "global_keyprefix": _settings.broker_prefix,
+        "visibility_timeout": _settings.visibility_timeout,
+        "unacked_restore_interval": _settings.restore_interval,
+        "unacked_restore_throttle": 1,
+    },
+    broker_connection_retry_on_startup=True,
+    # Results live in the database (Verification, VerificationRun), not in a result backend.
+    task_ignore_result=True,
+    task_default_queue=_settings.queue,
+    task_routes={"verifier.*": {"queue": _settings.queue}},
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    worker_concurrency=_settings.concurrency or max(1, gpu_count()),
+    worker_max_tasks_per_child=20,
+    worker_hijack_root_logger=False,
+    task_serializer="json",
+    accept_content=["json"],
+    include=["verifier.tasks"],
+    beat_schedule={
+        "sweep-stuck-verifications": {
+            "task": "verifier.sweep_stuck_verifications",
+            "schedule": _settings.sweep_interval_s,
+        },
+    },
+    timezone="UTC",
+)
