@@ -1,0 +1,69 @@
+"""The web process's side of Celery: enqueue a verification, without importing torch or the verifier.
+
+A small producer-only Celery app built from Django settings (``CELERY_BROKER_URL``, the broker key prefix
+``VERIFIER_BROKER_PREFIX`` and the queue ``VERIFIER_QUEUE`` shared with verifier/config.py). The worker
+side is ``verifier.celery.app``; the two only have to agree on the broker, the queue and the task name.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+from celery import Celery
+from django.conf import settings
+
+logger = logging.getLogger("registry.enqueue")
+
+VERIFY_TASK = "verifier.verify_revision"
+
+
+@lru_cache(maxsize=8)
+def _build_app(broker_url: str, transport_options_json: str, timeout_s: float) -> Celery:
+    app = Celery("registry", set_as_current=False)
+    app.conf.update(
+        broker_url=broker_url,
+        broker_transport_options=json.loads(transport_options_json),
+        broker_connection_timeout=timeout_s,
+        broker_connection_retry_on_startup=False,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+    )
+    return app
+
+
+def celery_app() -> Celery:
+    """The producer app for the current settings (cached per broker configuration)."""
+    options = dict(settings.CELERY_BROKER_TRANSPORT_OPTIONS)
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+            if options.get(key):
+                Path(options[key]).mkdir(parents=True, exist_ok=True)
+    return _build_app(
+        settings.CELERY_BROKER_URL, json.dumps(options, sort_keys=True), float(settings.CELERY_ENQUEUE_TIMEOUT_S)
+    )
+
+
+def enqueue_verification(revision_id: int) -> bool:
+    """Send ``verifier.verify_revision(revision_id)`` to the verify queue. Never raises.
+
+    Called from ``transaction.on_commit`` after a revision is stored. If the broker is unreachable the
+    revision stays ``pending`` and the verifier's periodic sweep (or an admin requeue) picks it up; the
+    submission itself has already succeeded, so this logs instead of failing the request.
+    """
+    try:
+        celery_app().send_task(
+            VERIFY_TASK,
+            args=[revision_id],
+            queue=settings.VERIFIER_QUEUE,
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "timeout": 5},
+        )
+    except Exception:
+        logger.exception("could not enqueue verification of revision %s (it stays pending)", revision_id)
+        return False
+    logger.info("enqueued verification of revision %s on queue %s", revision_id, settings.VERIFIER_QUEUE)
+    return True

@@ -1,0 +1,277 @@
+"""Settings of the registry, flat and read from the environment.
+
+Every knob has a default that suits the local one-command run (SQLite under ``var/``, files under
+``var/media``, a filesystem Celery broker under ``var/broker``); tests and production set:
+
+- ``DATABASE_URL``            postgres://user@host:5432/name (default: sqlite at var/hub.sqlite3)
+- ``TICKETHUB_STORAGE``       ``fs`` (default, MEDIA_ROOT) or ``s3`` (django-storages, the AWS_* variables below)
+- ``AWS_STORAGE_BUCKET_NAME``, ``AWS_S3_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+  ``AWS_S3_REGION_NAME``, ``AWS_S3_ADDRESSING_STYLE`` (``path`` for MinIO/moto), ``TICKETHUB_S3_PREFIX``
+- ``CELERY_BROKER_URL``       redis://... (default: kombu's filesystem transport under var/broker);
+  ``VERIFIER_BROKER_PREFIX`` and ``VERIFIER_QUEUE`` are shared with the verifier (verifier/config.py)
+- ``CACHE_URL`` / ``REDIS_URL`` a Redis cache for throttling (default: local memory)
+- ``TICKETHUB_MAX_UPLOAD_BYTES`` the largest request body accepted (413 before the body is read)
+- bundle limits: ``ticketclient.validation.Limits.from_env()`` (read at use, see tickets/limits.py)
+- ``TICKETHUB_THROTTLE_ANON``, ``_USER``, ``_SUBMIT``, ``_TOKENS`` DRF rates like ``100/min``
+- ``TEST_DB_SUFFIX``          gives a pytest run its own test database (test_lottery_hub_<suffix>)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("TICKETHUB_VAR_DIR") or BASE_DIR / "var")
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "insecure-local-development-key-change-me-in-production"
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+if env_bool("DJANGO_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+
+# --- applications -------------------------------------------------------------------------------------
+
+#: Areas owned by other parts of the project; each is installed once its package has an apps.py, so an
+#: app plugs in by existing (its URLs are included by registry/urls.py the same way).
+OPTIONAL_APPS = ["registry.verifications", "registry.hub", "registry.catalog", "registry.badges"]
+
+
+def _app_exists(dotted: str) -> bool:
+    return (BASE_DIR / Path(*dotted.split(".")) / "apps.py").is_file()
+
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "registry.accounts",
+    "registry.tickets",
+    *[app for app in OPTIONAL_APPS if _app_exists(app)],
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    # Refuse an oversized body from its Content-Length, before anything reads it.
+    "registry.common.middleware.UploadLimitMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "registry.urls"
+WSGI_APPLICATION = "registry.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -----------------------------------------------------------------------------------------
+
+if not os.environ.get("DATABASE_URL"):
+    VAR_DIR.mkdir(parents=True, exist_ok=True)  # the embedded SQLite default of the local run
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'hub.sqlite3'}",
+        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0")),
+    )
+}
+DATABASES["default"]["TEST"] = {"NAME": "test_lottery_hub_" + os.environ.get("TEST_DB_SUFFIX", "main")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache (throttling) -------------------------------------------------------------------------------
+
+_cache_url = os.environ.get("CACHE_URL") or os.environ.get("REDIS_URL")
+if _cache_url:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _cache_url,
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "tickethub"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- storage ------------------------------------------------------------------------------------------
+
+MEDIA_ROOT = Path(os.environ.get("TICKETHUB_MEDIA_ROOT") or VAR_DIR / "media")
+MEDIA_URL = "/media/"
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(os.environ.get("TICKETHUB_STATIC_ROOT") or VAR_DIR / "static")
+# Serve app static files (Swagger UI from drf-spectacular-sidecar, admin) without collectstatic unless
+# production turns it off after running collectstatic.
+WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", True)
+
+TICKETHUB_STORAGE = os.environ.get("TICKETHUB_STORAGE", "fs").strip().lower()
+if TICKETHUB_STORAGE == "s3":
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ.get("AWS_STORAGE_BUCKET_NAME", "tickethub"),
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            "access_key": os.environ.get("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
+            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+            "location": os.environ.get("TICKETHUB_S3_PREFIX", ""),
+            # Content-addressed keys: the same name always holds the same bytes.
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+elif TICKETHUB_STORAGE == "fs":
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT)},
+    }
+else:
+    raise ValueError(f"TICKETHUB_STORAGE must be 'fs' or 's3', got {TICKETHUB_STORAGE!r}")
+
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- uploads ------------------------------------------------------------------------------------------
+
+#: Largest request body accepted at all; larger Content-Lengths get 413 before the body is read. Per-file
+#: limits (init, mask, config) come from ticketclient.validation.Limits and are checked by validation.
+TICKETHUB_MAX_UPLOAD_BYTES = int(os.environ.get("TICKETHUB_MAX_UPLOAD_BYTES", str(256 * 1024 * 1024)))
+# Non-file form fields (name, message) are small; files over this size spill to a temporary file.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", str(1024 * 1024)))
+FILE_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("FILE_UPLOAD_MAX_MEMORY_SIZE", str(8 * 1024 * 1024)))
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
+
+# --- Celery (producer side only: the web process enqueues, the verifier's workers consume) -------------
+
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
+CELERY_BROKER_PREFIX = os.environ.get("VERIFIER_BROKER_PREFIX", "")
+VERIFIER_QUEUE = os.environ.get("VERIFIER_QUEUE") or "verify"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = Path(os.environ.get("TICKETHUB_BROKER_DIR") or VAR_DIR / "broker")
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": CELERY_BROKER_PREFIX} if CELERY_BROKER_PREFIX else {}
+#: Seconds an enqueue may spend connecting to the broker before it gives up (the verifier's sweep picks up
+#: pending revisions whose message never made it).
+CELERY_ENQUEUE_TIMEOUT_S = float(os.environ.get("CELERY_ENQUEUE_TIMEOUT_S", "5"))
+
+# --- auth and API -------------------------------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "registry.accounts.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "registry.common.pagination.PagePagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("TICKETHUB_THROTTLE_ANON", "300/min"),
+        "user": os.environ.get("TICKETHUB_THROTTLE_USER", "1200/min"),
+        "submit": os.environ.get("TICKETHUB_THROTTLE_SUBMIT", "60/hour"),
+        "tokens": os.environ.get("TICKETHUB_THROTTLE_TOKENS", "60/hour"),
+    },
+    "EXCEPTION_HANDLER": "registry.common.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Open lottery-ticket hub API",
+    "DESCRIPTION": (
+        "Submit, list and download lottery tickets (sparse trainable subnetworks). Every submission is "
+        "retrained by the verifier before it is published. Authenticate with `Authorization: Bearer <token>`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- i18n, logging ------------------------------------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"registry": {"handlers": ["console"], "level": os.environ.get("TICKETHUB_LOG_LEVEL", "INFO")}},
+}

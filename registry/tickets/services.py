@@ -1,0 +1,314 @@
+"""Every write to tickets: submit (ticket or new revision), withdraw, verification status, downloads.
+
+A submission is validated completely (``ticketclient.validation``, torch-free) before anything is
+written; then the rows and the blobs are written in one transaction, and the verification is enqueued
+only once that transaction has committed. A submission that fails at any point leaves no rows and no
+blobs of its own behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from registry.celery_client import enqueue_verification
+from registry.common.errors import ApiError
+from registry.tickets import blobs
+from registry.tickets.limits import get_limits
+from registry.tickets.models import BUNDLE_FILES, Revision, RevisionFile, Status, Task, Ticket
+
+logger = logging.getLogger("registry.tickets")
+
+NAME_MIN, NAME_MAX = 3, 96
+_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
+
+
+def validate_ticket_name(name: str) -> str:
+    """A ticket name is a Hugging Face-style repo id without namespace, like ``lenet-mnist-3.6pct``.
+
+    Lowercase letters and digits, with ``.``, ``_`` and ``-`` inside; 3 to 96 characters; no ``--`` or
+    ``..``; it starts and ends with a letter or digit (huggingface_hub refuses the rest client-side).
+    """
+    if not isinstance(name, str) or not name:
+        raise ApiError("invalid_name", "A ticket name is required (form field 'name').", field="name")
+    if not NAME_MIN <= len(name) <= NAME_MAX:
+        raise ApiError(
+            "invalid_name", f"A ticket name has {NAME_MIN} to {NAME_MAX} characters; {name!r} has {len(name)}.",
+            field="name",
+        )
+    if "--" in name or ".." in name:
+        raise ApiError("invalid_name", f"A ticket name may not contain '--' or '..': {name!r}.", field="name")
+    if not _NAME_RE.match(name):
+        raise ApiError(
+            "invalid_name",
+            f"A ticket name uses lowercase letters, digits and '.', '_', '-' inside, and starts and ends with "
+            f"a letter or digit: {name!r}.",
+            field="name",
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class BundleUpload:
+    """The three files of a submission, as bytes."""
+
+    config: bytes
+    init: bytes
+    mask: bytes
+
+    def by_path(self) -> dict[str, bytes]:
+        return {"config.json": self.config, "init.safetensors": self.init, "mask.safetensors": self.mask}
+
+
+@dataclass(frozen=True)
+class Submission:
+    ticket: Ticket
+    revision: Revision
+    created_ticket: bool
+
+
+def validate_upload(upload: BundleUpload) -> Any:
+    """Run the core's validation; map its errors to 400 ApiErrors. Returns ``ValidatedBundle``."""
+    from ticketclient import errors, validation
+
+    try:
+        return validation.validate_bundle(
+            config=upload.config, init=upload.init, mask=upload.mask, limits=get_limits()
+        )
+    except errors.BundleError as err:
+        raise ApiError(err.code, err.message, field=err.field, status_code=400) from err
+    except errors.UnknownTaskError as err:
+        raise ApiError("unknown_task", str(err), field="task", status_code=400) from err
+
+
+def compute_commit(name: str, parent_commit: str | None, file_sha256: dict[str, str]) -> str:
+    """A revision's 40-hex commit id: sha1 over the ticket name, the parent commit and the files' sha256s."""
+    lines = [f"lottery-ticket-commit v1\nticket {name}\nparent {parent_commit or '-'}\n"]
+    lines += [f"file {path} {file_sha256[path]}\n" for path in sorted(file_sha256)]
+    return hashlib.sha1("".join(lines).encode("utf-8")).hexdigest()
+
+
+def _config_name(validated: Any) -> str | None:
+    name = getattr(validated.config, "name", None)
+    return name if isinstance(name, str) and name else None
+
+
+def _family(config: dict[str, Any]) -> str:
+    arch = config.get("architecture") or {}
+    return str(arch.get("family") or "custom")
+
+
+def _claimed_accuracy(config: dict[str, Any]) -> float | None:
+    value = (config.get("claims") or {}).get("test_accuracy")
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON for whatever the validator returns (dataclasses, tuples, numpy scalars)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        return value.item()
+    return value
+
+
+def submit_bundle(*, user: Any, upload: BundleUpload, name: str | None = None, message: str = "") -> Submission:
+    """Create a ticket (or a new revision of one ``user`` owns) from a validated bundle.
+
+    Raises :class:`ApiError` (4xx) for every refusal; nothing is written in that case.
+    """
+    validated = validate_upload(upload)
+    name = validate_ticket_name(name or _config_name(validated) or "")
+    config = json.loads(upload.config)
+    task_name = config.get("task")
+    task = Task.objects.filter(name=task_name).first()
+    if task is None:
+        known = ", ".join(Task.objects.values_list("name", flat=True)) or "none"
+        raise ApiError("unknown_task", f"No task named {task_name!r} on this registry (known: {known}).", field="task")
+
+    files = upload.by_path()
+    digests = {path: blobs.sha256_hex(data) for path, data in files.items()}
+    created_blobs: list[str] = []
+    try:
+        with transaction.atomic():
+            ticket, parent, created_ticket = _lock_or_create_ticket(name=name, user=user, task=task)
+            if parent is not None:
+                parent_digests = dict(parent.files.values_list("path", "sha256"))
+                if parent_digests == digests:
+                    raise ApiError(
+                        "unchanged",
+                        f"The files are identical to the latest revision {parent.commit} of {name!r}.",
+                        status_code=409,
+                    )
+            revision = Revision.objects.create(
+                ticket=ticket,
+                number=(parent.number + 1) if parent else 1,
+                commit=compute_commit(name, parent.commit if parent else None, digests),
+                parent=parent,
+                message=message[:500],
+                created_by=user,
+                config=config,
+                family=_family(config),
+                architecture=_jsonable(getattr(validated.arch, "layers", [])),
+                density=float(validated.density),
+                layer_densities=_jsonable(validated.layer_densities),
+                num_parameters=int(validated.num_parameters),
+                budget=_jsonable(getattr(validated, "budget", None)) or {},
+                claimed_accuracy=_claimed_accuracy(config),
+            )
+            RevisionFile.objects.bulk_create(
+                RevisionFile(revision=revision, path=path, sha256=digests[path], size=len(files[path]))
+                for path in BUNDLE_FILES
+            )
+            _point_ticket_at(ticket, revision)
+            # Blobs last: if storing fails, the transaction rolls back; if it succeeds, the commit follows.
+            for path in BUNDLE_FILES:
+                digest, created = blobs.put_blob(files[path])
+                if created:
+                    created_blobs.append(digest)
+            transaction.on_commit(lambda: enqueue_verification(revision.pk), robust=True)
+    except BaseException:
+        _remove_unreferenced(created_blobs)
+        raise
+    logger.info("stored %s revision %s (%s) by %s", name, revision.number, revision.commit, user)
+    return Submission(ticket=ticket, revision=revision, created_ticket=created_ticket)
+
+
+def _lock_or_create_ticket(*, name: str, user: Any, task: Task) -> tuple[Ticket, Revision | None, bool]:
+    ticket = Ticket.objects.select_for_update().filter(name=name).first()
+    if ticket is None:
+        try:
+            with transaction.atomic():
+                ticket = Ticket.objects.create(name=name, owner=user, task=task, status=Status.PENDING)
+        except IntegrityError as err:  # created by a concurrent submission since the lookup
+            raise ApiError("name_taken", f"The name {name!r} was just taken; choose another.", field="name",
+                           status_code=409) from err
+        return ticket, None, True
+    if ticket.owner_id != user.pk:
+        raise ApiError(
+            "name_taken",
+            f"The name {name!r} belongs to another user's ticket; choose another name.",
+            field="name",
+            status_code=409,
+        )
+    if ticket.status == Status.WITHDRAWN:
+        raise ApiError(
+            "ticket_withdrawn", f"{name!r} is withdrawn; it accepts no new revisions.", field="name", status_code=409
+        )
+    if ticket.task_id != task.pk:
+        raise ApiError(
+            "task_changed",
+            f"{name!r} is a ticket for task {ticket.task.name!r}; a revision cannot change it to {task.name!r}.",
+            field="task",
+        )
+    parent = ticket.revisions.order_by("-number").first()
+    return ticket, parent, False
+
+
+def _point_ticket_at(ticket: Ticket, revision: Revision) -> None:
+    ticket.latest_revision = revision
+    ticket.family = revision.family
+    ticket.density = revision.density
+    ticket.layer_densities = revision.layer_densities
+    ticket.num_parameters = revision.num_parameters
+    ticket.claimed_accuracy = revision.claimed_accuracy
+    ticket.status = revision.status
+    ticket.save()
+
+
+def _remove_unreferenced(digests: list[str]) -> None:
+    """Delete blobs this failed submission created, unless a committed file row references them."""
+    for digest in digests:
+        if not RevisionFile.objects.filter(sha256=digest).exists():
+            try:
+                blobs.delete_blobs([digest])
+            except Exception:  # pragma: no cover - storage down; the blob is only unreferenced garbage
+                logger.exception("could not remove orphan blob %s", digest)
+
+
+# --- status changes -----------------------------------------------------------------------------------
+
+
+def set_revision_status(
+    revision: Revision | int, status: str, *, verified_accuracy: float | None = None
+) -> Revision:
+    """Record a revision's verification status (the verifier calls this; the API never does).
+
+    ``revision`` is a Revision or its id. The ticket follows its latest revision unless it is withdrawn.
+    """
+    revision_id = revision if isinstance(revision, int) else revision.pk
+    if status not in {s.value for s in (Status.PENDING, Status.VERIFYING, Status.VERIFIED, Status.REJECTED)}:
+        raise ValueError(f"not a revision status: {status!r}")
+    with transaction.atomic():
+        revision = Revision.objects.select_for_update().get(pk=revision_id)
+        ticket = Ticket.objects.select_for_update().get(pk=revision.ticket_id)
+        revision.status = status
+        if verified_accuracy is not None:
+            revision.verified_accuracy = float(verified_accuracy)
+        revision.status_changed_at = timezone.now()
+        revision.save(update_fields=["status", "verified_accuracy", "status_changed_at"])
+        _refresh_ticket_status(ticket)
+    return revision
+
+
+def _refresh_ticket_status(ticket: Ticket) -> None:
+    latest = ticket.revisions.order_by("-number").first()
+    fields = ["status", "verified_accuracy", "updated_at"]
+    if ticket.status != Status.WITHDRAWN and latest is not None:
+        ticket.status = latest.status
+    verified = ticket.revisions.filter(status=Status.VERIFIED).order_by("-number").first()
+    ticket.verified_accuracy = verified.verified_accuracy if verified else None
+    ticket.save(update_fields=fields)
+
+
+def withdraw_ticket(ticket: Ticket, *, reason: str = "") -> Ticket:
+    """Withdraw a ticket: it leaves listings and stops being served as published. Idempotent."""
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        if ticket.status != Status.WITHDRAWN:
+            ticket.status = Status.WITHDRAWN
+            ticket.withdrawn_at = timezone.now()
+            ticket.withdrawn_reason = reason[:500]
+            ticket.save(update_fields=["status", "withdrawn_at", "withdrawn_reason", "updated_at"])
+    return ticket
+
+
+def restore_ticket(ticket: Ticket) -> Ticket:
+    """Undo a withdrawal (moderators): the ticket follows its latest revision again."""
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        if ticket.status == Status.WITHDRAWN:
+            ticket.status = Status.PENDING
+            ticket.withdrawn_at = None
+            ticket.withdrawn_reason = ""
+            ticket.save(update_fields=["status", "withdrawn_at", "withdrawn_reason", "updated_at"])
+            _refresh_ticket_status(ticket)
+    return ticket
+
+
+def requeue_revision(revision: Revision) -> Revision:
+    """Moderation: reset a revision to ``pending`` and enqueue its verification again (after commit)."""
+    with transaction.atomic():
+        revision = set_revision_status(revision.pk, Status.PENDING)
+        transaction.on_commit(lambda: enqueue_verification(revision.pk), robust=True)
+    return revision
+
+
+def record_download(revision: Revision) -> None:
+    """Count one download of a ticket (one per fetch of its config.json, as the Hugging Face Hub counts)."""
+    Revision.objects.filter(pk=revision.pk).update(downloads=F("downloads") + 1)
+    Ticket.objects.filter(pk=revision.ticket_id).update(downloads=F("downloads") + 1)
