@@ -29,15 +29,34 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
 
 _settings = get_settings()
 
+
+def _broker() -> tuple[str, dict[str, object]]:
+    """The broker URL and transport options: the registry's settings (one source for producer and
+    consumer), plus the worker-side options of the Redis transport."""
+    try:
+        from django.conf import settings as django_settings
+
+        url = getattr(django_settings, "CELERY_BROKER_URL", None) or _settings.broker_url
+        options = dict(getattr(django_settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {})
+    except Exception:  # no Django settings importable: a bare worker configured from the environment
+        url, options = _settings.broker_url, {}
+    if url.startswith(("redis://", "rediss://")):
+        if _settings.broker_prefix:
+            options.setdefault("global_keyprefix", _settings.broker_prefix)
+        options.update(
+            visibility_timeout=_settings.visibility_timeout,
+            unacked_restore_interval=_settings.restore_interval,
+            unacked_restore_throttle=1,
+        )
+    return url, options
+
+
+_broker_url, _broker_options = _broker()
+
 app = Celery("verifier")
 app.conf.update(
-    broker_url=_settings.broker_url,
-    broker_transport_options={
-        "global_keyprefix": _settings.broker_prefix,
-        "visibility_timeout": _settings.visibility_timeout,
-        "unacked_restore_interval": _settings.restore_interval,
-        "unacked_restore_throttle": 1,
-    },
+    broker_url=_broker_url,
+    broker_transport_options=_broker_options,
     broker_connection_retry_on_startup=True,
     # Results live in the database (Verification, VerificationRun), not in a result backend.
     task_ignore_result=True,

@@ -114,7 +114,10 @@ class VerificationPolicy:
             f"and the ticket's statistic is at least the claimed test accuracy minus the tolerance ({tol}). "
             f"Winning iff the ticket's statistic minus the best control's statistic is larger than the largest "
             f"spread (max minus min over seeds) of the ticket and of every control. A verified ticket that "
-            f"is not winning is still verified and is shown as not winning."
+            f"is not winning is still verified and is shown as not winning. A transfer verification (the same "
+            f"revision on another task with the same input shape) has no claim from the config: it verifies iff "
+            f"the ticket is winning on that task (and meets the accuracy rule when the request states an "
+            f"accuracy); it is shown separately and never changes the ticket's own status."
         )
 
     def as_dict(self, task: str | None = None) -> dict[str, Any]:
@@ -147,8 +150,14 @@ class VerificationPolicy:
         claimed_accuracy: float | None,
         measured_density: float | None = None,
         claimed_density: float | None = None,
+        transfer: bool = False,
     ) -> Decision:
-        """Apply the policy. ``runs`` maps a role to the final test accuracies of its runs."""
+        """Apply the policy. ``runs`` maps a role to the final test accuracies of its runs.
+
+        A ``transfer`` verification (another task than the ticket's own) has no claim from the config: it
+        verifies iff the ticket is winning on that task (and, when the request stated an accuracy, the
+        accuracy rule holds too).
+        """
         tolerance = self.tolerance_for(task)
         reasons: list[str] = []
         verified = True
@@ -167,10 +176,10 @@ class VerificationPolicy:
                 )
 
         threshold = None
-        if claimed_accuracy is None:
+        if claimed_accuracy is None and not transfer:
             verified = False
             reasons.append("The config claims no test accuracy, so there is nothing to verify.")
-        else:
+        elif claimed_accuracy is not None:
             threshold = claimed_accuracy - tolerance
             if ticket_stat < threshold:
                 verified = False
@@ -188,7 +197,10 @@ class VerificationPolicy:
             best_role = max(control_stats, key=lambda r: control_stats[r])
             margin = ticket_stat - control_stats[best_role]
             winning = margin > max(spreads.values())
-        if verified:
+        if transfer and not winning:
+            verified = False
+            reasons.append(f"On {task} the ticket does not beat its controls, so it does not transfer.")
+        if verified and claimed_accuracy is not None:
             reasons.append(
                 f"The {self.statistic} test accuracy over {len(ticket_runs)} retraining runs is "
                 f"{ticket_stat:.4f}, at or above the claimed {claimed_accuracy:.4f} minus the tolerance "

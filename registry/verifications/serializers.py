@@ -1,0 +1,80 @@
+"""API shapes of verification results: every result carries the policy it was judged by."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from registry.verifications.models import Verification, VerificationRun
+
+
+class VerificationRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = VerificationRun
+        fields = [
+            "role", "seed", "final_test_accuracy", "final_test_loss", "final_val_accuracy",
+            "early_stop_iteration", "early_stop_test_accuracy", "iterations", "density", "device", "engine",
+            "wall_time_s", "versions", "curve", "created_at",
+        ]
+
+
+class VerificationSerializer(serializers.ModelSerializer):
+    ticket = serializers.CharField(source="revision.ticket.name", read_only=True)
+    revision = serializers.CharField(source="revision.commit", read_only=True)
+    revision_status = serializers.CharField(source="revision.status", read_only=True)
+    progress = serializers.SerializerMethodField()
+    time_limits = serializers.SerializerMethodField()
+    summary = serializers.SerializerMethodField()
+    policy = serializers.SerializerMethodField()
+    runs = VerificationRunSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Verification
+        fields = [
+            "id", "ticket", "revision", "revision_status", "task", "kind", "status", "winning", "reason",
+            "error_code", "claimed_accuracy", "claimed_density", "measured_density", "summary", "decision",
+            "policy", "progress", "attempts", "device", "engine", "time_limits", "created_at", "started_at",
+            "finished_at", "runs",
+        ]
+
+    def get_progress(self, v: Verification) -> dict[str, Any]:
+        return {
+            "runs_done": v.runs_done,
+            "runs_total": v.runs_total,
+            "current_run": v.current_run,
+            "iteration": v.current_iteration,
+            "iterations": v.current_iterations_total,
+            "accuracy": v.current_accuracy,
+            "heartbeat_at": v.heartbeat_at,
+        }
+
+    def get_time_limits(self, v: Verification) -> dict[str, float | None]:
+        return {"soft_s": v.soft_time_limit_s, "hard_s": v.time_limit_s}
+
+    def get_policy(self, v: Verification) -> dict[str, Any]:
+        """The policy the result was judged by (the current one while it has not run yet)."""
+        if v.policy:
+            return v.policy
+        from verifier.policy import current_policy
+
+        return current_policy().as_dict(v.task)
+
+    def get_summary(self, v: Verification) -> dict[str, Any]:
+        """Per role: the accuracies over seeds, their statistic and spread (max - min)."""
+        from verifier.policy import VerificationPolicy, spread
+
+        policy = VerificationPolicy(statistic=(v.policy or {}).get("statistic", "median"))
+        by_role: dict[str, list[float]] = {}
+        for run in v.runs.all():
+            by_role.setdefault(run.role, []).append(run.final_test_accuracy)
+        return {
+            role: {"runs": len(vals), "accuracies": vals, "statistic": policy.summarise(vals),
+                   "spread": spread(vals)}
+            for role, vals in by_role.items()
+        }
+
+
+class TransferRequestSerializer(serializers.Serializer):
+    task = serializers.CharField(max_length=64, help_text="The other task, with the same input shape.")
+    claimed_accuracy = serializers.FloatField(required=False, allow_null=True, min_value=0.0, max_value=1.0)

@@ -1,0 +1,316 @@
+"""The verification job for one Verification record (runs in a worker; imports torch lazily).
+
+1. Claim the record (one live worker per verification; a redelivery after a lost worker takes over).
+2. Load the revision's three files from storage and validate them fully (a BundleError rejects, once).
+3. Run what is not finished yet: the supermask evaluation, the ticket with N data-order seeds, and the
+   controls (same mask + fresh init, random mask of the same per-layer density) with the same seeds.
+   Every finished run is saved at once (unique per role and seed), so a redelivery skips it.
+4. Apply the policy; the ``own`` verification sets the revision's status (verified/rejected), a
+   ``transfer`` verification never does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import socket
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from verifier.config import VerifierSettings, get_settings
+from verifier.policy import RANDOM_MASK, REINIT, SUPERMASK, TICKET, TRAINED_CONTROLS, VerificationPolicy
+
+log = logging.getLogger(__name__)
+
+#: Seconds between progress writes to the database while a run trains.
+PROGRESS_INTERVAL_S = 1.0
+
+
+class AnotherWorkerIsRunning(Exception):
+    """A second delivery found the verification held by a worker whose heartbeat is fresh."""
+
+    def __init__(self, retry_in_s: float) -> None:
+        self.retry_in_s = retry_in_s
+        super().__init__(f"another worker holds this verification; look again in {retry_in_s:.0f}s")
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    role: str
+    seed: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.role} seed {self.seed}"
+
+
+def plan_runs(seeds: int) -> list[PlannedRun]:
+    """Every run of a verification, in the order they are trained (supermask first: it is cheap)."""
+    plan = [PlannedRun(SUPERMASK, 0)]
+    plan += [PlannedRun(TICKET, s) for s in range(seeds)]
+    for role in TRAINED_CONTROLS:
+        plan += [PlannedRun(role, s) for s in range(seeds)]
+    return plan
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+    import ticketclient
+    import torch
+
+    versions = {
+        "ticketclient": ticketclient.__version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+    }
+    if torch.cuda.is_available():
+        versions["cuda"] = str(torch.version.cuda)
+        versions["gpu"] = torch.cuda.get_device_name()
+    return versions
+
+
+def pick_device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        from billiard.process import current_process
+
+        index = getattr(current_process(), "index", 0) or 0
+        return f"cuda:{index % torch.cuda.device_count()}"
+    return "cpu"
+
+
+# --- claiming and finishing --------------------------------------------------------------------------
+
+
+def claim(verification_id: int, settings: VerifierSettings, policy: VerificationPolicy) -> Any | None:
+    """Mark the verification running under this worker; None when there is nothing left to do."""
+    from registry.verifications.models import Verification
+
+    me = worker_identity()
+    with transaction.atomic():
+        v = Verification.objects.select_for_update().select_related("revision").get(pk=verification_id)
+        if v.finished:
+            return None
+        now = timezone.now()
+        if v.status == Verification.Status.RUNNING and v.worker and v.worker != me and v.heartbeat_at:
+            age = (now - v.heartbeat_at).total_seconds()
+            if age < settings.heartbeat_stale_s:
+                raise AnotherWorkerIsRunning(settings.heartbeat_stale_s - age + 1.0)
+        if v.worker != me:
+            v.attempts += 1
+        if v.attempts > settings.max_attempts:
+            _finish(v, verified=False, reason=(
+                f"Verification was started {v.attempts - 1} times and its worker was lost each time "
+                f"(crash, out of memory or time limit); giving up after {settings.max_attempts} attempts."
+            ), error_code="worker_lost")
+            return None
+        v.status = Verification.Status.RUNNING
+        v.worker = me
+        v.started_at = v.started_at or now
+        v.heartbeat_at = now
+        v.policy = policy.as_dict(v.task)
+        if v.time_limit_s:
+            v.deadline_at = now + timedelta(seconds=v.time_limit_s)
+        v.save()
+        if v.kind == Verification.Kind.OWN:
+            _set_revision_status(v.revision, "verifying")
+        return v
+
+
+def _set_revision_status(revision: Any, status: str, verified_accuracy: float | None = None) -> None:
+    from registry.tickets import services
+
+    services.set_revision_status(revision.pk, status, verified_accuracy=verified_accuracy)
+
+
+def _finish(v: Any, *, verified: bool, reason: str, decision: dict[str, Any] | None = None,
+            winning: bool | None = None, error_code: str = "", verified_accuracy: float | None = None) -> None:
+    """Write the outcome (inside the caller's transaction or its own)."""
+    from registry.verifications.models import Verification
+
+    with transaction.atomic():
+        locked = Verification.objects.select_for_update().get(pk=v.pk)
+        if locked.finished:
+            return
+        locked.status = Verification.Status.VERIFIED if verified else Verification.Status.REJECTED
+        locked.reason = reason
+        locked.error_code = error_code
+        locked.decision = decision or {}
+        locked.winning = winning
+        locked.finished_at = timezone.now()
+        locked.current_run = ""
+        locked.save()
+        if locked.kind == Verification.Kind.OWN:
+            _set_revision_status(v.revision, "verified" if verified else "rejected",
+                                 verified_accuracy=verified_accuracy if verified else None)
+
+
+def fail_time_limit(verification_id: int) -> None:
+    from registry.verifications.models import Verification
+
+    v = Verification.objects.select_related("revision").get(pk=verification_id)
+    _finish(v, verified=False, error_code="time_limit", reason=(
+        f"Verification exceeded its time limit of {v.soft_time_limit_s:.0f} s, derived from the recipe's "
+        f"training budget; the runs finished so far are kept."
+    ))
+
+
+# --- progress -----------------------------------------------------------------------------------------
+
+
+class Progress:
+    """Throttled progress writes: run i of n, iteration, current accuracy, heartbeat."""
+
+    def __init__(self, verification_id: int, runs_total: int, runs_done: int) -> None:
+        self.verification_id = verification_id
+        self.runs_total = runs_total
+        self.runs_done = runs_done
+        self._last = 0.0
+
+    def write(self, *, force: bool = False, **fields: Any) -> None:
+        from registry.verifications.models import Verification
+
+        now = time.monotonic()
+        if not force and now - self._last < PROGRESS_INTERVAL_S:
+            return
+        self._last = now
+        Verification.objects.filter(pk=self.verification_id).update(
+            heartbeat_at=timezone.now(), runs_total=self.runs_total, runs_done=self.runs_done, **fields
+        )
+
+    def run_finished(self, count: int = 1) -> None:
+        self.runs_done += count
+        self.write(force=True)
+
+
+# --- the job ------------------------------------------------------------------------------------------
+
+
+def load_bundle_bytes(revision: Any) -> dict[str, bytes]:
+    """The revision's three files from storage, checked against their recorded sha256."""
+    from ticketclient.errors import BundleError
+
+    from registry.tickets.blobs import read_blob, sha256_hex
+
+    files = {f.path: f for f in revision.files.all()}
+    out: dict[str, bytes] = {}
+    for path, key in (("config.json", "config"), ("init.safetensors", "init"), ("mask.safetensors", "mask")):
+        if path not in files:
+            raise BundleError("missing_file", path, f"the revision has no {path}")
+        data = read_blob(files[path].sha256)
+        if sha256_hex(data) != files[path].sha256:
+            raise RuntimeError(f"storage returned bytes for {path} whose sha256 differs from the record")
+        out[key] = data
+    return out
+
+
+def save_run(v: Any, run: PlannedRun, result: Any, *, density: float, device: str, engine: str,
+             versions: dict[str, str]) -> bool:
+    """Record one finished run; False if it was already recorded (a duplicate delivery won the race)."""
+    from registry.verifications.models import VerificationRun
+
+    defaults = {
+        "final_test_accuracy": float(result.final_test_accuracy),
+        "final_test_loss": _last(result.curve, "test_loss"),
+        "final_val_accuracy": _last(result.curve, "val_accuracy"),
+        "early_stop_iteration": result.early_stop_iteration,
+        "early_stop_test_accuracy": result.early_stop_test_accuracy,
+        "iterations": int(result.iterations),
+        "curve": [_jsonable(point) for point in result.curve],
+        "density": density,
+        "device": device,
+        "engine": engine,
+        "wall_time_s": float(result.wall_time_s),
+        "versions": versions,
+    }
+    _, created = VerificationRun.objects.get_or_create(
+        verification_id=v.pk, role=run.role, seed=run.seed, defaults=defaults
+    )
+    return created
+
+
+def _last(curve: list[dict[str, Any]], key: str) -> float | None:
+    return float(curve[-1][key]) if curve and curve[-1].get(key) is not None else None
+
+
+def _jsonable(point: dict[str, Any]) -> dict[str, Any]:
+    return {k: (float(x) if isinstance(x, float) else x) for k, x in point.items()}
+
+
+def run(verification_id: int, *, attempt_id: str = "", redelivered: bool = False) -> str:
+    """Run (or finish) one verification. Returns a one-word outcome for the task log."""
+    from ticketclient.errors import BundleError
+
+    settings = get_settings()
+    policy = VerificationPolicy.from_settings(settings)
+    v = claim(verification_id, settings, policy)
+    if v is None:
+        return "already finished"
+    log.info("verification %s (revision %s, %s on %s): attempt %s%s", v.pk, v.revision_id, v.kind, v.task,
+             v.attempts, " (redelivered)" if redelivered else "")
+    try:
+        return _verify(v, settings, policy)
+    except BundleError as e:
+        _finish(v, verified=False, error_code=e.code, reason=f"The bundle is invalid: {e}")
+        return "rejected"
+
+
+def _verify(v: Any, settings: VerifierSettings, policy: VerificationPolicy) -> str:
+    from ticketclient import validation
+
+    from verifier import engine
+
+    files = load_bundle_bytes(v.revision)
+    validated = validation.validate_bundle(**files, limits=validation.Limits.from_env())
+    claims = validated.config.claims
+    claimed_accuracy = getattr(claims, "test_accuracy", None)
+    claimed_density = getattr(claims, "density", None)
+    from registry.verifications.models import Verification
+
+    Verification.objects.filter(pk=v.pk).update(
+        claimed_accuracy=claimed_accuracy, claimed_density=claimed_density, measured_density=validated.density
+    )
+
+    plan = plan_runs(policy.seeds)
+    done = {(r.role, r.seed) for r in v.runs.all()}
+    todo = [r for r in plan if (r.role, r.seed) not in done]
+    progress = Progress(v.pk, runs_total=len(plan), runs_done=len(plan) - len(todo))
+    progress.write(force=True)
+
+    if todo:
+        device = pick_device()
+        eng = engine.Engine(validated, task=v.task, device=device, settings=settings)
+        Verification.objects.filter(pk=v.pk).update(device=device, engine=eng.name)
+        versions = library_versions()
+
+        def on_progress(label: str, iteration: int, iterations: int, accuracy: float | None) -> None:
+            progress.write(current_run=label, current_iteration=iteration, current_iterations_total=iterations,
+                           current_accuracy=accuracy)
+
+        for run, result, density in eng.train(todo, on_progress=on_progress):
+            save_run(v, run, result, density=density, device=device, engine=eng.name, versions=versions)
+            progress.run_finished()
+
+    runs: dict[str, list[float]] = {}
+    for r in v.runs.all():
+        runs.setdefault(r.role, []).append(r.final_test_accuracy)
+    decision = policy.decide(task=v.task, runs=runs, claimed_accuracy=claimed_accuracy,
+                             measured_density=validated.density, claimed_density=claimed_density)
+    _finish(v, verified=decision.verified, reason=decision.reason, decision=decision.as_dict(),
+            winning=decision.winning, verified_accuracy=decision.ticket_statistic)
+    return "verified" if decision.verified else "rejected"
+
+
+__all__ = ["AnotherWorkerIsRunning", "PlannedRun", "plan_runs", "run", "fail_time_limit", "RANDOM_MASK", "REINIT"]
