@@ -51,7 +51,10 @@ if env_bool("DJANGO_BEHIND_PROXY", False):
 
 #: Areas owned by other parts of the project; each is installed once its package has an apps.py, so an
 #: app plugs in by existing (its URLs are included by registry/urls.py the same way).
-OPTIONAL_APPS = ["registry.verifications", "registry.hub", "registry.catalog", "registry.badges"]
+#: ``TICKETHUB_OPTIONAL_APPS`` (comma-separated) narrows the list, e.g. to run one area's tests alone.
+OPTIONAL_APPS = env_list(
+    "TICKETHUB_OPTIONAL_APPS", "registry.verifications,registry.hub,registry.catalog,registry.badges"
+)
 
 
 def _app_exists(dotted: str) -> bool:
@@ -260,6 +263,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"TicketStatusEnum": "registry.tickets.models.Status.choices"},
 }
 
 # --- i18n, logging ------------------------------------------------------------------------------------

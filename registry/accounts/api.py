@@ -31,21 +31,21 @@ class RegisterApi(APIView):
     authentication_classes: list = []
     throttle_scope = "tokens"
 
-    class Input(serializers.Serializer):
+    class RegisterInput(serializers.Serializer):
         username = serializers.RegexField(r"^[A-Za-z0-9_.-]{3,40}$", max_length=40)
         password = serializers.CharField(write_only=True, min_length=8, max_length=128)
         email = serializers.EmailField(required=False, allow_blank=True, default="")
 
-    class Output(serializers.Serializer):
+    class RegisterOutput(serializers.Serializer):
         id = serializers.IntegerField()
         username = serializers.CharField()
 
-    @extend_schema(request=Input, responses={201: Output}, summary="Create an account")
+    @extend_schema(request=RegisterInput, responses={201: RegisterOutput}, summary="Create an account")
     def post(self, request: Request) -> Response:
-        data = self.Input(data=request.data)
+        data = self.RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.register_user(**data.validated_data)
-        return Response(self.Output(user).data, status=status.HTTP_201_CREATED)
+        return Response(self.RegisterOutput(user).data, status=status.HTTP_201_CREATED)
 
 
 class MeApi(APIView):
@@ -63,11 +63,11 @@ class TokenListCreateApi(APIView):
     authentication_classes = [ApiTokenAuthentication, BasicAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated]
 
-    class Input(serializers.Serializer):
+    class TokenCreateInput(serializers.Serializer):
         name = serializers.RegexField(r"^[A-Za-z0-9 _.:@-]{1,64}$", max_length=64,
                                       error_messages={"invalid": "Token names use letters, digits, space and _.:@- (1-64)."})
 
-    class Created(TokenOutput):
+    class TokenCreatedOutput(TokenOutput):
         key = serializers.CharField(help_text="The token itself; shown once, store it now.")
 
         class Meta(TokenOutput.Meta):
@@ -82,9 +82,9 @@ class TokenListCreateApi(APIView):
         tokens = ApiToken.objects.filter(user=request.user, revoked_at__isnull=True)
         return Response(TokenOutput(tokens, many=True).data)
 
-    @extend_schema(request=Input, responses={201: Created}, summary="Create a token (the key is shown once)")
+    @extend_schema(request=TokenCreateInput, responses={201: TokenCreatedOutput}, summary="Create a token (the key is shown once)")
     def post(self, request: Request) -> Response:
-        data = self.Input(data=request.data)
+        data = self.TokenCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         issued = services.create_token(user=request.user, name=data.validated_data["name"])
         body = TokenOutput(issued.token).data | {"key": issued.key}

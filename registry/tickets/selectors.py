@@ -1,0 +1,123 @@
+"""Every read of tickets: listing with filters and sorting, lookups by name and commit, files."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import F, Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from registry.common.errors import ApiError
+from registry.tickets.models import Revision, RevisionFile, Status, Task, Ticket
+
+#: ``sort`` values: each in its natural direction (best, sparsest, newest, most first); ``-x`` reverses.
+SORTS: dict[str, list[Any]] = {
+    "accuracy": [
+        F("verified_accuracy").desc(nulls_last=True),
+        F("claimed_accuracy").desc(nulls_last=True),
+        "-created_at",
+    ],
+    "density": [F("density").asc(nulls_last=True), "-created_at"],
+    "newest": ["-created_at", "-id"],
+    "downloads": ["-downloads", "-created_at"],
+}
+
+
+def _reverse(term: Any) -> Any:
+    if isinstance(term, str):
+        return term[1:] if term.startswith("-") else f"-{term}"
+    return term.copy().reverse_ordering() if hasattr(term, "reverse_ordering") else term
+
+
+def _sort_terms(sort: str) -> list[Any]:
+    key = sort.lstrip("-")
+    if key not in SORTS:
+        raise ApiError(
+            "invalid_sort", f"Unknown sort {sort!r}; use one of {', '.join(SORTS)} (prefix '-' to reverse).",
+            field="sort",
+        )
+    terms = SORTS[key]
+    return [_reverse(t) for t in terms] if sort.startswith("-") else list(terms)
+
+
+@dataclass(frozen=True)
+class TicketFilters:
+    task: str | None = None
+    architecture: str | None = None
+    density_min: float | None = None
+    density_max: float | None = None
+    statuses: tuple[str, ...] = ()
+    owner: str | None = None
+    search: str | None = None
+    sort: str = "newest"
+
+
+def ticket_list(filters: TicketFilters) -> QuerySet[Ticket]:
+    """Tickets matching ``filters``; withdrawn ones only when asked for by status."""
+    qs = Ticket.objects.select_related("owner", "task", "latest_revision")
+    if filters.statuses:
+        qs = qs.filter(status__in=filters.statuses)
+    else:
+        qs = qs.exclude(status=Status.WITHDRAWN)
+    if filters.task:
+        qs = qs.filter(task__name=filters.task)
+    if filters.architecture:
+        qs = qs.filter(family=filters.architecture)
+    if filters.density_min is not None:
+        qs = qs.filter(density__gte=filters.density_min)
+    if filters.density_max is not None:
+        qs = qs.filter(density__lte=filters.density_max)
+    if filters.owner:
+        qs = qs.filter(owner__username=filters.owner)
+    if filters.search:
+        for word in filters.search.split():
+            qs = qs.filter(
+                Q(name__icontains=word) | Q(family__icontains=word) | Q(task__name__icontains=word)
+                | Q(owner__username__iexact=word)
+            )
+    return qs.order_by(*_sort_terms(filters.sort))
+
+
+def get_ticket(name: str) -> Ticket:
+    return get_object_or_404(Ticket.objects.select_related("owner", "task", "latest_revision"), name=name)
+
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def get_revision(ticket: Ticket, ref: str) -> Revision:
+    """A revision by 40-hex commit id, ``latest``, or ``verified`` (the newest verified one)."""
+    revisions = ticket.revisions.select_related("ticket")
+    if ref == "latest":
+        revision = revisions.order_by("-number").first()
+    elif ref == "verified":
+        revision = revisions.filter(status=Status.VERIFIED).order_by("-number").first()
+    elif _COMMIT.match(ref):
+        revision = revisions.filter(commit=ref).first()
+    else:
+        raise ApiError(
+            "invalid_revision", f"A revision is a 40-hex commit id, 'latest' or 'verified'; got {ref!r}.",
+            field="revision", status_code=404,
+        )
+    if revision is None:
+        raise ApiError("revision_not_found", f"{ticket.name} has no revision {ref!r}.", field="revision",
+                       status_code=404)
+    return revision
+
+
+def revision_files(revision: Revision) -> QuerySet[RevisionFile]:
+    return revision.files.order_by("path")
+
+
+def get_revision_file(revision: Revision, path: str) -> RevisionFile:
+    file = revision.files.filter(path=path).first()
+    if file is None:
+        raise ApiError("file_not_found", f"Revision {revision.commit} has no file {path!r}.", field="path",
+                       status_code=404)
+    return file
+
+
+def task_list() -> QuerySet[Task]:
+    return Task.objects.order_by("name")
