@@ -1,0 +1,1 @@
+"""Serving published tickets over the Hugging Face Hub read protocol (see views.py)."""
