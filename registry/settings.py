@@ -110,11 +110,17 @@ TEMPLATES = [
 
 # --- database -----------------------------------------------------------------------------------------
 
-if not os.environ.get("DATABASE_URL"):
-    VAR_DIR.mkdir(parents=True, exist_ok=True)  # the embedded SQLite default of the local run
+#: pytest sets PYTEST_VERSION: tests default to the PostgreSQL and Redis on loopback, never SQLite.
+UNDER_PYTEST = bool(os.environ.get("PYTEST_VERSION"))
+if UNDER_PYTEST:
+    _default_database_url = "postgres://postgres@127.0.0.1:5432/lottery_hub"
+else:
+    _default_database_url = f"sqlite:///{VAR_DIR / 'hub.sqlite3'}"  # the embedded default of the local run
+    if not os.environ.get("DATABASE_URL"):
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'hub.sqlite3'}",
+        os.environ.get("DATABASE_URL") or _default_database_url,
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0")),
     )
 }
@@ -189,7 +195,9 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 10
 
 # --- Celery (producer side only: the web process enqueues, the verifier's workers consume) -------------
 
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or (
+    "redis://127.0.0.1:6379/0" if UNDER_PYTEST else "filesystem://"
+)
 CELERY_BROKER_PREFIX = os.environ.get("VERIFIER_BROKER_PREFIX", "")
 VERIFIER_QUEUE = os.environ.get("VERIFIER_QUEUE") or "verify"
 if CELERY_BROKER_URL.startswith("filesystem://"):
