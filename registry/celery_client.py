@@ -60,7 +60,7 @@ def enqueue_verification(revision_id: int) -> bool:
             args=[revision_id],
             queue=settings.VERIFIER_QUEUE,
             retry=True,
-            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "timeout": 5},
+            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
         )
     except Exception:
         logger.exception("could not enqueue verification of revision %s (it stays pending)", revision_id)

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-from factories import BundleBytes, make_bundle as _make_bundle
+from factories import BundleBytes
+from factories import make_bundle as _make_bundle
 
 
 @pytest.fixture(autouse=True)

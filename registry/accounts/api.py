@@ -34,7 +34,7 @@ class RegisterApi(APIView):
     class RegisterInput(serializers.Serializer):
         username = serializers.RegexField(r"^[A-Za-z0-9_.-]{3,40}$", max_length=40)
         password = serializers.CharField(write_only=True, min_length=8, max_length=128)
-        email = serializers.EmailField(required=False, allow_blank=True, default="")
+        email = serializers.EmailField(required=False, allow_blank=True)
 
     class RegisterOutput(serializers.Serializer):
         id = serializers.IntegerField()

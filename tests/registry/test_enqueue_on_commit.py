@@ -1,0 +1,58 @@
+"""Storing a revision enqueues ``verifier.verify_revision`` on the real Redis broker after commit, only then."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+
+from registry.celery_client import VERIFY_TASK, enqueue_verification
+from registry.tickets import services
+from registry.tickets.models import Revision, Status, Task, Ticket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Boom(Exception):
+    pass
+
+
+def _orm_revision(user) -> Revision:
+    """A stored revision made directly with the ORM (the submission path is tested in test_submit.py)."""
+    task, _ = Task.objects.get_or_create(name="enqueue-task", defaults={"input_shape": [4], "num_classes": 2})
+    ticket = Ticket.objects.create(name="enqueue-ticket", owner=user, task=task)
+    return Revision.objects.create(
+        ticket=ticket, number=1, commit="a" * 40, created_by=user, config={}, architecture=[], density=0.5,
+        num_parameters=10, status=Status.VERIFIED,
+    )
+
+
+def test_enqueue_sends_the_task_to_the_verify_queue(broker):
+    assert enqueue_verification(42) is True
+    assert broker.messages() == [{"task": VERIFY_TASK, "args": [42], "kwargs": {}}]
+
+
+def test_requeue_enqueues_after_commit_and_not_before(owner, broker):
+    revision = _orm_revision(owner)
+    with transaction.atomic():
+        services.requeue_revision(revision)
+        assert broker.messages() == []  # still inside the transaction: nothing sent
+    assert broker.messages() == [{"task": VERIFY_TASK, "args": [revision.pk], "kwargs": {}}]
+    revision.refresh_from_db()
+    assert revision.status == Status.PENDING
+
+
+def test_rolled_back_requeue_sends_nothing(owner, broker):
+    revision = _orm_revision(owner)
+    with pytest.raises(Boom), transaction.atomic():
+        services.requeue_revision(revision)
+        raise Boom
+    assert broker.messages() == []
+    revision.refresh_from_db()
+    assert revision.status == Status.VERIFIED
+
+
+def test_unreachable_broker_does_not_fail_the_caller(settings, caplog):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    settings.CELERY_ENQUEUE_TIMEOUT_S = 0.5
+    assert enqueue_verification(7) is False
+    assert "could not enqueue verification of revision 7" in caplog.text
