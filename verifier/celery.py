@@ -19,15 +19,17 @@ Worker settings for long GPU jobs:
 
 from __future__ import annotations
 
+import logging
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 from verifier.config import get_settings, gpu_count
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
 
 _settings = get_settings()
+log = logging.getLogger("verifier")
 
 
 def _broker() -> tuple[str, dict[str, object]]:
@@ -67,7 +69,6 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     worker_concurrency=_settings.concurrency or max(1, gpu_count()),
     worker_max_tasks_per_child=20,
-    worker_hijack_root_logger=False,
     task_serializer="json",
     accept_content=["json"],
     include=["verifier.tasks"],
@@ -79,3 +80,30 @@ app.conf.update(
     },
     timezone="UTC",
 )
+
+
+@signals.worker_ready.connect
+def _announce_device(sender: object = None, **_: object) -> None:
+    gpus = gpu_count()
+    if gpus:
+        log.warning("verifier worker: %d GPU(s) visible, %d worker process(es), one GPU per process",
+                    gpus, app.conf.worker_concurrency)
+    else:
+        log.warning("verifier worker: no GPU found; verifications train on the CPU (%d core(s))", os.cpu_count() or 1)
+
+
+@signals.worker_process_init.connect
+def _pick_device(**_: object) -> None:
+    """Import torch once per pool process (not in the web process) and say which device it trains on."""
+    import torch
+
+    if torch.cuda.is_available():
+        from billiard.process import current_process
+
+        index = (getattr(current_process(), "index", 0) or 0) % torch.cuda.device_count()
+        torch.cuda.set_device(index)
+        log.warning("verifier pool process %d trains on cuda:%d (%s)", os.getpid(), index,
+                    torch.cuda.get_device_name(index))
+    else:
+        log.warning("verifier pool process %d trains on the CPU with %d thread(s)", os.getpid(),
+                    torch.get_num_threads())

@@ -83,8 +83,8 @@ def enqueue_verification(verification: Any, *, force: bool = False) -> bool:
     Returns False (and sends nothing) when a message was sent recently: a queued message may wait behind
     long jobs, and duplicates would only be skipped by the job.
     """
+    from registry.celery_client import celery_app
     from registry.verifications.models import Verification
-    from verifier.celery import app
 
     settings = get_settings()
     now = timezone.now()
@@ -97,7 +97,9 @@ def enqueue_verification(verification: Any, *, force: bool = False) -> bool:
             return False
     else:
         Verification.objects.filter(pk=verification.pk).update(enqueued_at=now)
-    app.send_task(
+    # The registry's producer app: the current Django settings name the broker (one path for the web
+    # process, the dispatcher task and the sweeper).
+    celery_app().send_task(
         "verifier.run_verification",
         args=[verification.pk],
         queue=settings.queue,

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
 from django.utils import timezone
 
 from verifier.config import VerifierSettings, get_settings
+from verifier.errors import TRANSIENT_ERRORS
 from verifier.policy import RANDOM_MASK, REINIT, SUPERMASK, TICKET, TRAINED_CONTROLS, VerificationPolicy
 
 log = logging.getLogger(__name__)
@@ -111,9 +113,10 @@ def claim(verification_id: int, settings: VerifierSettings, policy: Verification
         if v.worker != me:
             v.attempts += 1
         if v.attempts > settings.max_attempts:
+            last = f" Last error: {v.reason}" if v.reason else ""
             _finish(v, verified=False, reason=(
-                f"Verification was started {v.attempts - 1} times and its worker was lost each time "
-                f"(crash, out of memory or time limit); giving up after {settings.max_attempts} attempts."
+                f"Verification was started {v.attempts - 1} times and did not finish (worker lost, crash or "
+                f"time limit); giving up after {settings.max_attempts} attempts.{last}"
             ), error_code="worker_lost")
             return None
         v.status = Verification.Status.RUNNING
@@ -151,6 +154,7 @@ def _finish(v: Any, *, verified: bool, reason: str, decision: dict[str, Any] | N
         locked.winning = winning
         locked.finished_at = timezone.now()
         locked.current_run = ""
+        locked.runs_done = locked.runs.count()
         locked.save()
         if locked.kind == Verification.Kind.OWN:
             _set_revision_status(v.revision, "verified" if verified else "rejected",
@@ -211,7 +215,8 @@ def load_bundle_bytes(revision: Any) -> dict[str, bytes]:
             raise BundleError("missing_file", path, f"the revision has no {path}")
         data = read_blob(files[path].sha256)
         if sha256_hex(data) != files[path].sha256:
-            raise RuntimeError(f"storage returned bytes for {path} whose sha256 differs from the record")
+            raise BundleError("checksum_mismatch", path, f"the stored {path} no longer matches its recorded "
+                              f"sha256 {files[path].sha256}; the file cannot be verified")
         out[key] = data
     return out
 
@@ -263,8 +268,21 @@ def run(verification_id: int, *, attempt_id: str = "", redelivered: bool = False
     try:
         return _verify(v, settings, policy)
     except BundleError as e:
+        # The ticket's fault: rejected once, with the reason, never retried.
         _finish(v, verified=False, error_code=e.code, reason=f"The bundle is invalid: {e}")
         return "rejected"
+    except (SoftTimeLimitExceeded, *TRANSIENT_ERRORS):
+        raise  # time limit: the task rejects; transient: retried by the task with backoff; finished runs are kept
+    except Exception as e:
+        # Neither the ticket's fault nor known to be transient: keep the note, leave the record running so
+        # that the sweeper retries it after its deadline; after max_attempts the claim rejects it.
+        from registry.verifications.models import Verification
+
+        log.exception("verification %s failed", v.pk)
+        Verification.objects.filter(pk=v.pk).update(
+            reason=f"Attempt {v.attempts} failed with {type(e).__name__}: {e}", error_code="internal_error"
+        )
+        raise
 
 
 def _verify(v: Any, settings: VerifierSettings, policy: VerificationPolicy) -> str:
@@ -274,11 +292,15 @@ def _verify(v: Any, settings: VerifierSettings, policy: VerificationPolicy) -> s
 
     files = load_bundle_bytes(v.revision)
     validated = validation.validate_bundle(**files, limits=validation.Limits.from_env())
-    claims = validated.config.claims
-    claimed_accuracy = getattr(claims, "test_accuracy", None)
-    claimed_density = getattr(claims, "density", None)
     from registry.verifications.models import Verification
 
+    transfer = v.kind == Verification.Kind.TRANSFER
+    claims = validated.config.claims
+    if transfer:  # the config's claims are about its own task; a transfer request may state its own
+        claimed_accuracy, claimed_density = v.claimed_accuracy, None
+    else:
+        claimed_accuracy = getattr(claims, "test_accuracy", None)
+        claimed_density = getattr(claims, "density", None)
     Verification.objects.filter(pk=v.pk).update(
         claimed_accuracy=claimed_accuracy, claimed_density=claimed_density, measured_density=validated.density
     )
@@ -307,7 +329,8 @@ def _verify(v: Any, settings: VerifierSettings, policy: VerificationPolicy) -> s
     for r in v.runs.all():
         runs.setdefault(r.role, []).append(r.final_test_accuracy)
     decision = policy.decide(task=v.task, runs=runs, claimed_accuracy=claimed_accuracy,
-                             measured_density=validated.density, claimed_density=claimed_density)
+                             measured_density=validated.density, claimed_density=claimed_density,
+                             transfer=transfer)
     _finish(v, verified=decision.verified, reason=decision.reason, decision=decision.as_dict(),
             winning=decision.winning, verified_accuracy=decision.ticket_statistic)
     return "verified" if decision.verified else "rejected"

@@ -1,0 +1,169 @@
+"""Train several runs of one architecture together, as one batched ("stacked") model.
+
+A verification trains the ticket with N data-order seeds and two controls with the same seeds: 3N
+independent runs of the same shape. Trained one after another, a small network spends most of its time in
+Python and kernel-launch overhead; stacked, every layer runs once for all runs (``torch.func.vmap`` over
+the stacked parameters, which becomes batched matrix multiplies), so the machine is used fully.
+
+The semantics are exactly those of :func:`ticketclient.training.train` (docs/ticket-format.md, "Recipe
+semantics"), run by run: the same data order per seed, the same learning-rate schedule, the same optimizer
+(its update is element-wise, so one optimizer over stacked parameters is K independent optimizers), the
+mask re-applied after every step, the same evaluations and early-stop rule. The loss is the sum over runs
+of each run's mean loss, so each run's gradient is its own. Results match sequential training up to
+floating-point summation order.
+
+Supported: architectures without batch normalisation or dropout (their running statistics and random
+masks are per-run state that ``vmap`` does not carry); :func:`supports` says, and callers fall back to
+:func:`ticketclient.training.train` otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, stack_module_state, vmap
+
+from ticketclient import models, training
+
+UNSUPPORTED_LAYERS = {"batchnorm1d", "batchnorm2d", "dropout", "residual"}
+#: Examples per evaluation chunk (bounds memory: runs x chunk x classes logits).
+EVAL_CHUNK = 2048
+
+
+@dataclass(frozen=True)
+class StackedRun:
+    """One run: its initial tensors, its mask and its data-order seed."""
+
+    init: dict[str, np.ndarray]
+    mask: dict[str, np.ndarray]
+    seed: int
+
+
+def supports(arch: Any) -> bool:
+    """True when every layer of ``arch`` can be trained stacked (no batch norm, no dropout)."""
+    return not any(layer.get("type") in UNSUPPORTED_LAYERS for layer in arch.layers)
+
+
+def _layer_types(arch: Any) -> set[str]:
+    return {layer.get("type") for layer in arch.layers}
+
+
+def train_stacked(
+    arch: Any,
+    runs: Sequence[StackedRun],
+    data: Any,
+    recipe: Any,
+    *,
+    device: str | torch.device | None = None,
+    on_eval: Callable[[int, dict[str, Any]], None] | None = None,
+) -> list[Any]:
+    """Train ``runs`` together; returns one ``training.TrainResult`` per run, in order.
+
+    ``on_eval(run_index, point)`` is called at every evaluation of every run, with the same point dict as
+    ``training.train``'s ``on_eval``.
+    """
+    if not runs:
+        return []
+    if not supports(arch):
+        raise ValueError(
+            f"stacked training does not support layers {sorted(_layer_types(arch) & UNSUPPORTED_LAYERS)}; "
+            "use ticketclient.training.train"
+        )
+    dev = torch.device(device) if device is not None else training.default_device()
+    started = time.perf_counter()
+    k = len(runs)
+
+    replicas = []
+    for run in runs:
+        module = models.build_model(arch)
+        models.load_tensors(module, run.init)
+        replicas.append(module)
+    params, buffers = stack_module_state(replicas)
+    params = {n: p.detach().to(dev).requires_grad_(True) for n, p in params.items()}
+    buffers = {n: b.to(dev) for n, b in buffers.items()}
+    masks = {
+        name: torch.stack([torch.from_numpy(np.asarray(r.mask[name], dtype=bool)) for r in runs]).to(dev)
+        for name in arch.prunable
+    }
+    template = models.build_model(arch).to("meta")
+    template.train()
+    _apply_masks(params, masks)
+
+    forward = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)), in_dims=(0, 0, 0))
+    forward_shared = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)), in_dims=(0, 0, None))
+
+    x_train, y_train = _tensor(data.x_train, dev), _tensor(data.y_train, dev, torch.long)
+    splits = {
+        "val": (_tensor(data.x_val, dev), _tensor(data.y_val, dev, torch.long)),
+        "test": (_tensor(data.x_test, dev), _tensor(data.y_test, dev, torch.long)),
+    }
+    optimizer = training.make_optimizer(list(params.values()), recipe)
+    orders = torch.stack(
+        [training.batch_order(len(y_train), recipe.batch_size, recipe.iterations, r.seed) for r in runs]
+    ).to(dev)
+    curves: list[list[dict[str, Any]]] = [[] for _ in runs]
+
+    def evaluate(iteration: int) -> None:
+        template.eval()
+        with torch.no_grad():
+            metrics = {s: _evaluate(forward_shared, params, buffers, x, y) for s, (x, y) in splits.items()}
+        template.train()
+        for i in range(k):
+            point = {"iteration": iteration}
+            for s in ("val", "test"):
+                point[f"{s}_loss"] = float(metrics[s][0][i])
+                point[f"{s}_accuracy"] = float(metrics[s][1][i])
+            curves[i].append(point)
+            if on_eval is not None:
+                on_eval(i, point)
+
+    b = recipe.batch_size
+    for it in range(recipe.iterations):
+        if training.is_eval_iteration(it, recipe):
+            evaluate(it)
+        lr = training.learning_rate(recipe, it)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        idx = orders[:, it * b:(it + 1) * b]
+        logits = forward(params, buffers, x_train[idx])
+        losses = F.cross_entropy(logits.flatten(0, 1), y_train[idx].flatten(), reduction="none").view(k, b)
+        optimizer.zero_grad(set_to_none=True)
+        losses.mean(dim=1).sum().backward()
+        optimizer.step()
+        _apply_masks(params, masks)
+    evaluate(recipe.iterations)
+
+    wall = time.perf_counter() - started
+    return [training.result_from_curve(curve, iterations=recipe.iterations, wall_time_s=wall, device=str(dev))
+            for curve in curves]
+
+
+def _apply_masks(params: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> None:
+    with torch.no_grad():
+        for name, mask in masks.items():
+            params[name].mul_(mask)
+
+
+def _tensor(array: Any, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(array), dtype=dtype, device=device)
+
+
+def _evaluate(forward_shared, params, buffers, x: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Per run: mean cross-entropy and accuracy over one split."""
+    loss_sum = correct = None
+    for start in range(0, len(y), EVAL_CHUNK):
+        xb, yb = x[start:start + EVAL_CHUNK], y[start:start + EVAL_CHUNK]
+        logits = forward_shared(params, buffers, xb)  # [K, n, C]
+        k, n, c = logits.shape
+        loss = F.cross_entropy(logits.reshape(k * n, c), yb.repeat(k), reduction="none").view(k, n).sum(1)
+        hits = (logits.argmax(-1) == yb).sum(1)
+        loss_sum = loss if loss_sum is None else loss_sum + loss
+        correct = hits if correct is None else correct + hits
+    assert loss_sum is not None and correct is not None
+    return (loss_sum / len(y)).cpu().numpy(), (correct.double() / len(y)).cpu().numpy()

@@ -1,0 +1,66 @@
+"""Fixtures of the verifier tests: the broker prefix, worker processes, and the environment they need."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from verifier_workers import FAST_RECOVERY_ENV, REDIS_URL, WorkerProcess, purge_prefix
+
+
+@pytest.fixture(scope="session")
+def broker_prefix() -> Iterator[str]:
+    prefix = f"tickethub-test-{os.getpid()}-{uuid.uuid4().hex[:8]}:"
+    yield prefix
+    purge_prefix(prefix)
+
+
+@pytest.fixture
+def verifier_broker(settings, broker_prefix: str) -> str:
+    """Point the test process's producer (registry.celery_client) at Redis with this session's prefix."""
+    settings.CELERY_BROKER_URL = REDIS_URL
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": broker_prefix}
+    purge_prefix(broker_prefix)
+    return broker_prefix
+
+
+@pytest.fixture
+def worker_env(verifier_broker: str, transactional_db, settings) -> dict[str, str]:
+    """The environment of a worker that sees this test's database, storage and broker prefix."""
+    from django.core.files.storage import default_storage
+    from django.db import connection
+
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env.update(FAST_RECOVERY_ENV)
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "registry.settings",
+        "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "CELERY_BROKER_URL": REDIS_URL,
+        "VERIFIER_BROKER_PREFIX": verifier_broker,
+        "PYTHONUNBUFFERED": "1",
+        "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "2"),
+    })
+    location = getattr(default_storage, "location", None)
+    if location:
+        env["TICKETHUB_MEDIA_ROOT"] = str(location)
+        env["TICKETHUB_STORAGE"] = "fs"
+    return env
+
+
+@pytest.fixture
+def start_worker(worker_env: dict[str, str], tmp_path) -> Iterator:
+    """``start_worker(**extra_env)`` starts a real celery worker; all are stopped at teardown."""
+    started: list[WorkerProcess] = []
+
+    def start(**extra_env: str) -> WorkerProcess:
+        env = {**worker_env, **extra_env}
+        w = WorkerProcess(env, tmp_path / f"worker{len(started)}.log", name=f"verifier{len(started)}-{uuid.uuid4().hex[:6]}")
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        w.stop()

@@ -1,0 +1,181 @@
+"""End to end: REST submission -> real Redis -> a real ``celery worker`` process -> verified / rejected.
+
+PostgreSQL is the pytest-django test database (the worker reaches it through DATABASE_URL), storage is the
+test's MEDIA_ROOT, Redis gets this session's key prefix. Recipes are tiny (an MLP on mnist1d, a few
+hundred iterations) so that a verification takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from factories import default_config
+from verifier_workers import wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
+
+FINISHED = ("verified", "rejected")
+ROLES = {"ticket": 3, "reinit": 3, "random_mask": 3, "supermask": 1}
+
+
+def tiny_config(*, accuracy: float, iterations: int = 300, eval_every: int = 100, hidden=(64, 32)) -> dict:
+    config = default_config("mnist1d", {"family": "mlp", "args": {"hidden": list(hidden)}}, accuracy=accuracy)
+    config["recipe"].update(iterations=iterations, eval_every=eval_every)
+    return config
+
+
+def submit(client, bundle, name: str) -> dict[str, Any]:
+    r = client.post("/api/v1/tickets/", bundle.form(name=name), format="multipart")
+    assert r.status_code == 201, r.content
+    return r.json()
+
+
+def verification_of(client, name: str, commit: str) -> dict[str, Any]:
+    r = client.get(f"/api/v1/tickets/{name}/revisions/{commit}/verification/")
+    assert r.status_code == 200, r.content
+    return r.json()
+
+
+def own_record(body: dict[str, Any]) -> dict[str, Any] | None:
+    return next((rec for rec in body["records"] if rec["kind"] == "own"), None)
+
+
+def wait_until_finished(client, name: str, commit: str, workers, timeout: float = 300) -> dict[str, Any]:
+    def finished():
+        body = verification_of(client, name, commit)
+        return body if body["status"] in FINISHED else None
+
+    return wait_for(finished, timeout=timeout, what=f"{name} to be verified or rejected", workers=workers)
+
+
+def assert_complete_runs(record: dict[str, Any]) -> None:
+    counts: dict[str, int] = {}
+    for run in record["runs"]:
+        counts[run["role"]] = counts.get(run["role"], 0) + 1
+    assert counts == ROLES
+    keys = [(run["role"], run["seed"]) for run in record["runs"]]
+    assert len(keys) == len(set(keys)), "duplicate runs"
+    for run in record["runs"]:
+        assert 0.0 <= run["final_test_accuracy"] <= 1.0
+        assert run["device"] == "cpu" and run["versions"]["torch"] and run["versions"]["ticketclient"]
+        if run["role"] != "supermask":
+            assert run["iterations"] > 0 and run["curve"][-1]["iteration"] == run["iterations"]
+            assert run["early_stop_iteration"] is not None and run["wall_time_s"] > 0
+
+
+def test_submission_is_verified_and_an_inflated_claim_is_rejected(owner_client, make_bundle, start_worker):
+    honest = make_bundle(config=tiny_config(accuracy=0.25), seed=1)
+    inflated = make_bundle(config=tiny_config(accuracy=0.99), seed=2)
+    a = submit(owner_client, honest, "honest-mlp")
+    b = submit(owner_client, inflated, "inflated-mlp")
+    worker = start_worker()
+
+    body = wait_until_finished(owner_client, "honest-mlp", a["revision"]["commit"], [worker])
+    assert body["status"] == "verified", body
+    record = own_record(body)
+    assert record["status"] == "verified" and record["revision_status"] == "verified"
+    assert_complete_runs(record)
+    assert record["engine"] == "stacked"
+    assert record["policy"]["statistic"] == "median" and record["policy"]["tolerance"] == 0.03
+    assert "Winning iff" in record["policy"]["text"]
+    assert record["winning"] in (True, False) and "winning" in record["reason"].lower()
+    assert record["progress"]["runs_done"] == record["progress"]["runs_total"] == 10
+    assert record["measured_density"] == pytest.approx(honest.expected_density)
+    # published: the ticket shows as verified with the verified accuracy (the median of the ticket runs)
+    ticket = owner_client.get("/api/v1/tickets/honest-mlp/").json()
+    assert ticket["status"] == "verified"
+    assert record["summary"]["ticket"]["statistic"] == pytest.approx(body["verified_accuracy"])
+
+    body = wait_until_finished(owner_client, "inflated-mlp", b["revision"]["commit"], [worker])
+    assert body["status"] == "rejected"
+    record = own_record(body)
+    assert record["status"] == "rejected"
+    assert "below the claimed 0.9900" in record["reason"] and "tolerance 0.030" in record["reason"]
+    assert_complete_runs(record)
+    assert owner_client.get("/api/v1/tickets/inflated-mlp/").json()["status"] == "rejected"
+
+    # the policy is also served on its own, stated in advance
+    policy = owner_client.get("/api/v1/verification-policy/?task=mnist1d").json()
+    assert policy["tolerance"] == 0.03 and policy["runs_per_role"] == 3
+
+
+def test_worker_killed_mid_verification_is_finished_by_a_new_worker(owner_client, make_bundle, start_worker):
+    from registry.verifications.models import Verification, VerificationRun
+
+    bundle = make_bundle(config=tiny_config(accuracy=0.25, iterations=1500, eval_every=100), seed=3)
+    commit = submit(owner_client, bundle, "killed-mlp")["revision"]["commit"]
+    # the sequential engine: runs finish one by one, so some are finished when the worker dies
+    first = start_worker(VERIFIER_STACKED="0")
+
+    def mid_run():
+        v = Verification.objects.filter(revision__commit=commit).first()
+        return v if v and v.runs_done >= 3 and v.current_iteration else None
+
+    v = wait_for(mid_run, timeout=240, what="the verification to be mid-run with finished runs", workers=[first])
+    live = own_record(verification_of(owner_client, "killed-mlp", commit))
+    assert live["status"] == "running" and live["progress"]["runs_total"] == 10
+    assert live["progress"]["current_run"] and live["progress"]["iteration"] is not None
+    first.kill()
+    before = {(r.role, r.seed): (r.pk, r.created_at) for r in VerificationRun.objects.filter(verification=v)}
+    assert len(before) >= 3
+    assert Verification.objects.get(pk=v.pk).status == "running"
+
+    second = start_worker(VERIFIER_STACKED="0")
+    body = wait_until_finished(owner_client, "killed-mlp", commit, [second])
+    assert body["status"] == "verified", body
+    record = own_record(body)
+    assert_complete_runs(record)
+    after = {(r.role, r.seed): (r.pk, r.created_at) for r in VerificationRun.objects.filter(verification=v)}
+    assert {k: after[k] for k in before} == before, "runs finished before the kill were redone"
+    assert Verification.objects.filter(revision__commit=commit).count() == 1
+    assert Verification.objects.get(pk=v.pk).attempts == 2
+    assert "redelivered" in second.log or "attempt 2" in second.log
+
+
+def test_tampered_bundle_is_rejected_once_with_the_reason(owner_client, make_bundle, start_worker):
+    from django.core.files.storage import default_storage
+
+    from registry.tickets.blobs import blob_key
+    from registry.tickets.models import RevisionFile
+
+    bundle = make_bundle(config=tiny_config(accuracy=0.25), seed=4)
+    commit = submit(owner_client, bundle, "tampered-mlp")["revision"]["commit"]
+    mask = RevisionFile.objects.get(revision__commit=commit, path="mask.safetensors")
+    path = default_storage.path(blob_key(mask.sha256))
+    with open(path, "wb") as fh:
+        fh.write(b"not a safetensors file")
+    worker = start_worker()
+    body = wait_until_finished(owner_client, "tampered-mlp", commit, [worker], timeout=120)
+    record = own_record(body)
+    assert body["status"] == "rejected" and record["error_code"] == "checksum_mismatch"
+    assert "mask.safetensors" in record["reason"]
+    assert record["attempts"] == 1 and record["runs"] == []
+
+
+def test_sweeper_recovers_a_revision_whose_message_was_lost(owner_client, make_bundle, start_worker, broker_prefix,
+                                                           monkeypatch):
+    import redis
+    from verifier_workers import REDIS_URL, purge_prefix
+
+    from registry.verifications.models import Verification
+    from verifier import sweeper
+
+    bundle = make_bundle(config=tiny_config(accuracy=0.25), seed=5)
+    commit = submit(owner_client, bundle, "lost-mlp")["revision"]["commit"]
+    client = redis.Redis.from_url(REDIS_URL)
+    assert client.llen(f"{broker_prefix}verify") == 1
+    purge_prefix(broker_prefix)  # the broker lost the message
+    monkeypatch.setenv("VERIFIER_HEARTBEAT_STALE_S", "0")
+    requeued = sweeper.sweep()
+    v = Verification.objects.get(revision__commit=commit)
+    assert requeued == [v.pk] and v.status == "queued"
+    assert sweeper.sweep() == []  # nothing is sent twice within the limit
+    messages = [json.loads(m)["headers"]["task"] for m in client.lrange(f"{broker_prefix}verify", 0, -1)]
+    assert messages == ["verifier.run_verification"]
+
+    worker = start_worker()
+    body = wait_until_finished(owner_client, "lost-mlp", commit, [worker])
+    assert body["status"] == "verified"
+    assert_complete_runs(own_record(body))
