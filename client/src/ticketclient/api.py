@@ -1,0 +1,307 @@
+"""The registry's REST API (``/api/v1/``): submit a ticket, follow its verification, log in.
+
+    sub = ticketclient.submit("out/round-07", name="mlp-mnist1d-21pct", token="...")
+    result = ticketclient.wait(sub.name, sub.commit)        # polls with backoff, prints progress
+    result.verified, result.verified_accuracy, result.reason
+
+The token is ours (``TICKETHUB_TOKEN``, ``token=``, or the file ``ticket login`` writes), never a Hugging
+Face token. Errors are typed (:mod:`ticketclient.errors`): an invalid bundle raises ``BundleError`` before
+anything is sent (the bundle is validated locally with the same code the registry runs).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from ticketclient import __version__
+from ticketclient.errors import (
+    BundleError,
+    OfflineError,
+    SubmissionRejectedError,
+    TicketNotFoundError,
+    UnauthorizedError,
+)
+
+_TIMEOUT = 60.0
+FINAL = ("verified", "rejected")
+
+
+# --- settings and the token file ----------------------------------------------------------------------
+
+
+def _endpoint(endpoint: str | None) -> str:
+    from ticketclient import constants
+
+    return (endpoint or constants.endpoint()).rstrip("/")
+
+
+def _token(token: str | None) -> str | None:
+    from ticketclient import constants
+
+    return token if token is not None else constants.token()
+
+
+def token_file() -> Path:
+    """Where ``ticket login`` stores the token (``TICKETHUB_TOKEN_PATH`` or the config folder)."""
+    from ticketclient import constants
+
+    return constants.token_path()
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    headers = {"User-Agent": f"ticketclient/{__version__}", "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+def _detail(response: requests.Response) -> tuple[str, str | None, str]:
+    """(code, field, sentence) of an error body in the registry's shape."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "http_error", None, response.text[:300] or response.reason
+    if isinstance(body, dict):
+        return str(body.get("error") or "http_error"), body.get("field"), str(body.get("detail") or body)
+    return "http_error", None, str(body)[:300]
+
+
+def _raise_for(response: requests.Response, what: str) -> None:
+    if response.ok:
+        return
+    code, field_name, detail = _detail(response)
+    if response.status_code in (401, 403):
+        raise UnauthorizedError(f"{what}: {detail} (HTTP {response.status_code})")
+    if response.status_code == 404:
+        raise TicketNotFoundError(f"{what}: {detail}")
+    raise SubmissionRejectedError(f"{what}: {detail}", status=response.status_code,
+                                  detail={"error": code, "field": field_name, "detail": detail})
+
+
+def _request(method: str, url: str, *, token: str | None, what: str, **kwargs: Any) -> requests.Response:
+    try:
+        response = requests.request(method, url, headers=_headers(token), timeout=_TIMEOUT, **kwargs)
+    except requests.ConnectionError as err:
+        raise OfflineError(f"{what}: cannot reach {url} ({err.__class__.__name__})") from err
+    _raise_for(response, what)
+    return response
+
+
+# --- login --------------------------------------------------------------------------------------------
+
+
+def whoami(*, token: str | None = None, endpoint: str | None = None) -> dict[str, Any]:
+    """The account the token belongs to (``GET /api/v1/me/``)."""
+    token = _token(token)
+    if not token:
+        raise UnauthorizedError("No registry token: pass token=, set TICKETHUB_TOKEN, or run `ticket login`.")
+    return _request("GET", f"{_endpoint(endpoint)}/api/v1/me/", token=token, what="checking the token").json()
+
+
+def login(token: str, *, endpoint: str | None = None, path: str | Path | None = None) -> dict[str, Any]:
+    """Check ``token`` against the registry, then store it (mode 0600) for later commands."""
+    account = whoami(token=token, endpoint=endpoint)
+    target = Path(path) if path is not None else token_file()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token.strip() + "\n")
+    return account
+
+
+# --- submit -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What the registry answered to a submission."""
+
+    name: str
+    commit: str
+    number: int
+    status: str
+    url: str
+    created: bool
+    body: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def _bundle_bytes(path_or_bundle: Any) -> dict[str, bytes]:
+    """config/init/mask bytes from a folder, a TicketBundle, a Ticket, or a dict of bytes."""
+    from ticketclient.format import TicketBundle
+
+    if isinstance(path_or_bundle, dict):
+        return {k: bytes(path_or_bundle[k]) for k in ("config", "init", "mask")}
+    if isinstance(path_or_bundle, str | os.PathLike):
+        folder = Path(path_or_bundle)
+        if not folder.is_dir():
+            raise BundleError("not_a_folder", None, f"{folder} is not a folder holding a ticket bundle")
+        files = {"config": "config.json", "init": "init.safetensors", "mask": "mask.safetensors"}
+        missing = [f for f in files.values() if not (folder / f).is_file()]
+        if missing:
+            raise BundleError("missing_file", missing[0], f"{folder} has no {', '.join(missing)}")
+        return {part: (folder / filename).read_bytes() for part, filename in files.items()}
+    bundle = path_or_bundle.bundle() if hasattr(path_or_bundle, "bundle") else path_or_bundle
+    if not isinstance(bundle, TicketBundle):
+        raise TypeError(f"submit() takes a folder, a TicketBundle or a Ticket, not {type(path_or_bundle).__name__}")
+    return bundle_to_bytes(bundle)
+
+
+def bundle_to_bytes(bundle: Any) -> dict[str, bytes]:
+    config, init, mask = bundle.to_bytes()
+    return {"config": config, "init": init, "mask": mask}
+
+
+def submit(path_or_bundle: Any, *, name: str | None = None, message: str = "", token: str | None = None,
+           endpoint: str | None = None, validate: bool = True) -> Submission:
+    """Upload a bundle (a folder, a ``TicketBundle`` or a ``Ticket``) for verification.
+
+    The bundle is validated locally first (``validation.validate_bundle``, the registry's own checks), so
+    a malformed one raises :class:`BundleError` without a request. Returns the stored revision; follow it
+    with :func:`wait`.
+    """
+    token = _token(token)
+    if not token:
+        raise UnauthorizedError("Submitting needs a registry token: pass token=, set TICKETHUB_TOKEN, or run "
+                                "`ticket login`.")
+    parts = _bundle_bytes(path_or_bundle)
+    if validate:
+        from ticketclient import validation
+
+        validation.validate_bundle(config=parts["config"], init=parts["init"], mask=parts["mask"])
+    files = {
+        "config": ("config.json", parts["config"], "application/json"),
+        "init": ("init.safetensors", parts["init"], "application/octet-stream"),
+        "mask": ("mask.safetensors", parts["mask"], "application/octet-stream"),
+    }
+    data = {k: v for k, v in (("name", name), ("message", message)) if v}
+    url = f"{_endpoint(endpoint)}/api/v1/tickets/"
+    try:
+        response = requests.post(url, headers=_headers(token), files=files, data=data, timeout=_TIMEOUT)
+    except requests.ConnectionError as err:
+        raise OfflineError(f"submitting: cannot reach {url} ({err.__class__.__name__})") from err
+    if response.status_code == 400:
+        code, field_name, detail = _detail(response)
+        raise BundleError(code, field_name, f"the registry refused the bundle: {detail}")
+    _raise_for(response, f"submitting {name or 'the bundle'}")
+    body = response.json()
+    revision = body.get("revision") or {}
+    return Submission(name=body["name"], commit=revision.get("commit", ""), number=int(revision.get("number", 0)),
+                      status=str(revision.get("status") or body.get("status")), url=str(body.get("url", "")),
+                      created=bool(body.get("created")), body=body)
+
+
+# --- status and wait ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    """A revision's verification as the registry reports it."""
+
+    name: str
+    commit: str
+    status: str
+    verified_accuracy: float | None
+    claimed_accuracy: float | None
+    density: float | None
+    #: the ``own`` verification record (policy, decision, progress, runs) if there is one
+    record: dict[str, Any] | None = None
+    body: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL
+
+    @property
+    def verified(self) -> bool:
+        return self.status == "verified"
+
+    @property
+    def reason(self) -> str:
+        return str((self.record or {}).get("reason") or "")
+
+    @property
+    def progress(self) -> dict[str, Any]:
+        return dict((self.record or {}).get("progress") or {})
+
+    @property
+    def tolerance(self) -> float | None:
+        decision = (self.record or {}).get("decision") or {}
+        value = decision.get("tolerance")
+        return None if value is None else float(value)
+
+    def describe(self) -> str:
+        acc = "n/a" if self.verified_accuracy is None else f"{self.verified_accuracy:.4f}"
+        claim = "n/a" if self.claimed_accuracy is None else f"{self.claimed_accuracy:.4f}"
+        text = f"{self.name}@{self.commit[:12]}: {self.status} (verified accuracy {acc}, claimed {claim})"
+        return f"{text}: {self.reason}" if self.reason else text
+
+
+def status(name: str, revision: str | None = None, *, token: str | None = None,
+           endpoint: str | None = None) -> VerificationResult:
+    """The verification status of ``name`` at ``revision`` (default: its latest revision)."""
+    rev = revision or "latest"
+    url = f"{_endpoint(endpoint)}/api/v1/tickets/{name}/revisions/{rev}/verification/"
+    body = _request("GET", url, token=_token(token), what=f"status of {name}@{rev}").json()
+    records = body.get("records") or []
+    own = next((r for r in records if r.get("kind") == "own"), records[0] if records else None)
+    return VerificationResult(name=name, commit=str(body.get("commit", "")), status=str(body.get("status")),
+                              verified_accuracy=body.get("verified_accuracy"),
+                              claimed_accuracy=body.get("claimed_accuracy"), density=body.get("density"),
+                              record=own, body=body)
+
+
+def _print_progress(result: VerificationResult) -> None:
+    p = result.progress
+    if p.get("runs_total"):
+        line = (f"\r{result.name}: {result.status} run {p.get('runs_done', 0)}/{p.get('runs_total')} "
+                f"{p.get('current_run') or ''} it {p.get('iteration') or 0}/{p.get('iterations') or '?'}")
+    else:
+        line = f"\r{result.name}: {result.status}"
+    sys.stderr.write(line[:120].ljust(60))
+    sys.stderr.flush()
+
+
+def wait(name: str, revision: str | None = None, *, timeout: float = 3600.0, token: str | None = None,
+         endpoint: str | None = None, progress: bool | Callable[[VerificationResult], None] = True,
+         poll_initial: float = 1.0, poll_max: float = 15.0) -> VerificationResult:
+    """Poll the verification of ``name`` (at ``revision``) with backoff until it is verified or rejected.
+
+    Returns the final :class:`VerificationResult` (check ``.verified``); raises ``TimeoutError`` after
+    ``timeout`` seconds. ``progress`` prints a status line to stderr, or is called with each poll's result.
+    """
+    deadline = time.monotonic() + timeout
+    delay = poll_initial
+    report = _print_progress if progress is True else (progress or None)
+    while True:
+        result = status(name, revision, token=token, endpoint=endpoint)
+        if report:
+            report(result)
+        if result.finished:
+            if progress is True:
+                sys.stderr.write("\n")
+            return result
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"{name} is still {result.status} after {timeout:.0f} s")
+        time.sleep(min(delay, remaining))
+        delay = min(poll_max, delay * 1.5)
+
+
+def withdraw(name: str, *, reason: str = "", token: str | None = None, endpoint: str | None = None) -> dict[str, Any]:
+    """Withdraw your ticket (it stops being served as published)."""
+    url = f"{_endpoint(endpoint)}/api/v1/tickets/{name}/withdraw/"
+    return _request("POST", url, token=_token(token), what=f"withdrawing {name}", json={"reason": reason}).json()
+
+
+def ticket_record(name: str, *, token: str | None = None, endpoint: str | None = None) -> dict[str, Any]:
+    """The registry's REST record of a ticket (``GET /api/v1/tickets/<name>/``)."""
+    url = f"{_endpoint(endpoint)}/api/v1/tickets/{name}/"
+    return _request("GET", url, token=_token(token), what=f"ticket {name}").json()

@@ -1,0 +1,437 @@
+"""Pulling tickets over the Hugging Face Hub read protocol, with huggingface_hub's download and cache.
+
+The registry serves every ticket like a model repo (``config.json``, ``init.safetensors``,
+``mask.safetensors`` and a generated ``verification.json``), so this module does no HTTP caching of its
+own: ``huggingface_hub.hf_hub_download`` downloads into the standard cache layout
+(``<cache>/models--<name>/{blobs,snapshots,refs}``) and serves pinned or offline pulls from it.
+
+What this module adds on top:
+
+- one metadata request per unpinned pull (``/api/models/<name>/revision/main``) that resolves ``main`` to a
+  commit id and tells whether the ticket is still published; files are then fetched by commit id, so a
+  warm cache makes no other request, and a withdrawn ticket is detected even when its files are cached;
+- the sha256 of every file checked against the registry's record (the model info's ``lfs.sha256``, which is
+  also the ETag huggingface_hub names the cache blob after) on every pull, cached or not; a mismatch
+  removes the bad copy and raises :class:`~ticketclient.errors.ChecksumError`;
+- typed errors (:mod:`ticketclient.errors`) instead of huggingface_hub's;
+- our own endpoint and token (``TICKETHUB_*`` variables, see :mod:`ticketclient.constants`): a user's
+  Hugging Face token is never sent to the registry (``token=False`` when we have none).
+
+Request counts (3 bundle files + verification.json): cold pull by name 1 + 4 x (HEAD + GET) = 9;
+warm pull by name 1; pull pinned to a cached commit id 0; offline 0. A pull pinned to a commit id makes no
+request when cached, so it does not re-check publication; pull by name (or ``revision=None``) does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import httpx2  # noqa: E402  (huggingface_hub's HTTP client)
+from huggingface_hub import constants as hf_constants  # noqa: E402
+from huggingface_hub import hf_hub_download, try_to_load_from_cache  # noqa: E402
+from huggingface_hub.errors import (  # noqa: E402
+    GatedRepoError,
+    HfHubHTTPError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RemoteEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.file_download import repo_folder_name  # noqa: E402
+from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status  # noqa: E402
+
+from ticketclient import PICK_RULE, __version__  # noqa: E402, F401  (PICK_RULE: the rule pick_best applies)
+from ticketclient.errors import (  # noqa: E402
+    ChecksumError,
+    HubError,
+    OfflineError,
+    TicketError,
+    TicketNotFoundError,
+    TicketNotVerifiedError,
+    UnauthorizedError,
+)
+
+# We never want the library's telemetry request to huggingface.co from a ticket pull.
+hf_constants.HF_HUB_DISABLE_TELEMETRY = True
+
+logger = logging.getLogger("ticketclient.hub")
+
+BUNDLE_FILES = ("config.json", "init.safetensors", "mask.safetensors")
+VERIFICATION_FILE = "verification.json"
+INCLUDE_UNPUBLISHED_HEADER = "X-Ticket-Include-Unpublished"
+#: The ref an unpublished (owner's) pull records, so that it never stands in for ``main`` offline.
+UNPUBLISHED_REF = "unpublished"
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_TIMEOUT = 30.0
+
+
+# --- settings -----------------------------------------------------------------------------------------
+
+
+def _env(*names: str) -> str | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    """Where and how to talk to the registry. Arguments win over environment variables."""
+
+    endpoint: str
+    token: str | None
+    cache_dir: Path
+    offline: bool
+
+    @classmethod
+    def resolve(cls, endpoint: str | None = None, token: str | None = None, cache_dir: str | os.PathLike | None = None,
+                offline: bool | None = None) -> HubSettings:
+        from ticketclient import constants
+
+        endpoint = (endpoint or constants.endpoint()).rstrip("/")
+        token = token if token is not None else constants.token()
+        cache = Path(cache_dir) if cache_dir is not None else constants.cache_dir()
+        if offline is None:
+            offline = constants.offline() or hf_constants.is_offline_mode()
+        return cls(endpoint=endpoint, token=token or None, cache_dir=Path(cache).expanduser(), offline=bool(offline))
+
+    def headers(self, *, include_unpublished: bool = False) -> dict[str, str]:
+        extra = {INCLUDE_UNPUBLISHED_HEADER: "1"} if include_unpublished else None
+        # token=False: never fall back to the user's Hugging Face token for our registry.
+        return build_hf_headers(token=self.token or False, library_name="ticketclient",
+                                library_version=__version__, headers=extra)
+
+
+# --- errors -------------------------------------------------------------------------------------------
+
+
+def _ticket_status(err: HfHubHTTPError) -> str | None:
+    response = getattr(err, "response", None)
+    return response.headers.get("X-Ticket-Status") if response is not None else None
+
+
+def _server_message(err: HfHubHTTPError) -> str:
+    response = getattr(err, "response", None)
+    if response is None:
+        return str(err)
+    message = response.headers.get("X-Error-Message")
+    if message:
+        return message
+    try:
+        return str(response.json().get("detail") or err)
+    except Exception:  # noqa: BLE001 - any body
+        return str(err)
+
+
+def not_verified(message: str, status: str | None) -> TicketNotVerifiedError:
+    error = TicketNotVerifiedError(message)
+    error.status = status  # type: ignore[attr-defined]
+    return error
+
+
+def translate(err: Exception, *, name: str, revision: str | None, endpoint: str) -> TicketError:
+    """huggingface_hub's (and httpx's) exceptions -> ours, with a message naming what was asked."""
+    what = f"{name}@{revision}" if revision else name
+    if isinstance(err, TicketError):
+        return err
+    if isinstance(err, OfflineModeIsEnabled):
+        return OfflineError(f"{what} is not in the cache and offline mode is on (HF_HUB_OFFLINE or TICKETHUB_OFFLINE).")
+    if isinstance(err, RepositoryNotFoundError):
+        return TicketNotFoundError(f"No ticket named {name!r} on {endpoint}.")
+    if isinstance(err, RevisionNotFoundError):
+        status = _ticket_status(err)
+        if status:
+            return not_verified(_server_message(err), status)
+        return TicketNotFoundError(f"{_server_message(err)} ({what} on {endpoint})")
+    if isinstance(err, RemoteEntryNotFoundError):
+        return TicketNotFoundError(f"{_server_message(err)} ({what} on {endpoint})")
+    if isinstance(err, GatedRepoError):
+        return UnauthorizedError(_server_message(err))
+    if isinstance(err, HfHubHTTPError) and err.response is not None and err.response.status_code in (401, 403):
+        hint = "" if err.response.status_code == 403 else " (set TICKETHUB_TOKEN or run `ticket login`)"
+        return UnauthorizedError(f"{endpoint} refused the token: {_server_message(err)}{hint}")
+    if isinstance(err, httpx2.TransportError):
+        return OfflineError(f"Cannot reach the registry at {endpoint} ({err.__class__.__name__}: {err}), "
+                            f"and {what} is not in the cache.")
+    if isinstance(err, LocalEntryNotFoundError):
+        cause = err.__cause__
+        if cause is not None and not isinstance(cause, LocalEntryNotFoundError):
+            return translate(cause, name=name, revision=revision, endpoint=endpoint)
+        return OfflineError(f"{what} is not in the cache and the registry at {endpoint} could not be reached.")
+    if isinstance(err, HfHubHTTPError):
+        return HubError(f"{endpoint} answered an error for {what}: {_server_message(err)}")
+    return HubError(f"Pulling {what} from {endpoint} failed: {err}")
+
+
+# --- metadata requests --------------------------------------------------------------------------------
+
+
+def _get_json(settings: HubSettings, url: str, *, params: Mapping[str, Any] | None = None,
+              include_unpublished: bool = False) -> httpx2.Response:
+    if settings.offline:
+        raise OfflineModeIsEnabled(f"offline mode is on; not requesting {url}")
+    response = get_session().get(url, params=dict(params or {}), timeout=_TIMEOUT,
+                                 headers=settings.headers(include_unpublished=include_unpublished))
+    hf_raise_for_status(response)
+    return response
+
+
+def model_info(settings: HubSettings, name: str, revision: str | None = None, *,
+               include_unpublished: bool = False) -> dict[str, Any]:
+    """``GET /api/models/<name>/revision/<rev>``: the commit id, files with sha256, and our ``ticket`` record."""
+    url = f"{settings.endpoint}/api/models/{name}/revision/{revision or 'main'}"
+    try:
+        return _get_json(settings, url, include_unpublished=include_unpublished).json()
+    except Exception as err:  # noqa: BLE001 - translated
+        raise translate(err, name=name, revision=revision, endpoint=settings.endpoint) from err
+
+
+def list_models(settings: HubSettings, *, task: str | None = None, max_density: float | None = None,
+                search: str | None = None, sort: str = "verified_accuracy", limit: int | None = None,
+                page_size: int = 100) -> Iterator[dict[str, Any]]:
+    """Published tickets from ``GET /api/models`` (follows the ``Link: rel="next"`` pages)."""
+    params: dict[str, Any] = {"sort": sort, "direction": -1, "limit": page_size}
+    if task:
+        params["filter"] = f"task:{task}"
+    if max_density is not None:
+        params["max_density"] = repr(float(max_density))
+    if search:
+        params["search"] = search
+    url: str | None = f"{settings.endpoint}/api/models"
+    count = 0
+    try:
+        while url:
+            response = _get_json(settings, url, params=params)
+            for item in response.json():
+                yield item
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+            url = response.links.get("next", {}).get("url")
+            params = {}  # the next link carries them
+    except TicketError:
+        raise
+    except Exception as err:  # noqa: BLE001 - translated
+        raise translate(err, name=f"tickets for task {task}", revision=None, endpoint=settings.endpoint) from err
+
+
+# --- the pick rule ------------------------------------------------------------------------------------
+
+
+
+def pick_best(candidates: list[dict[str, Any]], *, max_density: float | None = None) -> dict[str, Any] | None:
+    """Apply :data:`PICK_RULE` to model dicts from :func:`list_models` (``ticket`` records inside)."""
+
+    def eligible(item: dict[str, Any]) -> bool:
+        record = item.get("ticket") or {}
+        if not record.get("published") or record.get("verified_accuracy") is None:
+            return False
+        return max_density is None or float(record["density"]) <= float(max_density)
+
+    def key(item: dict[str, Any]) -> tuple[float, float, str]:
+        record = item["ticket"]
+        return (-float(record["verified_accuracy"]), float(record["density"]), _negate(record.get("created_at") or ""))
+
+    pool = [c for c in candidates if eligible(c)]
+    return min(pool, key=key) if pool else None
+
+
+def _negate(text: str) -> str:
+    """A string that sorts in the reverse order of ``text`` (for "newest first" inside a min())."""
+    return "".join(chr(0x10FFFF - ord(c)) for c in text)
+
+
+# --- files --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PulledFiles:
+    """A ticket revision's files in the huggingface_hub cache, checked against the registry's sha256."""
+
+    name: str
+    commit: str
+    folder: Path
+    files: dict[str, Path]
+    sha256: dict[str, str]
+    #: The registry's model info when the pull asked it (None from cache only: pinned or offline).
+    info: dict[str, Any] | None = None
+    #: "network" (the registry answered) or "cache" (no request made)
+    source: str = "network"
+    endpoint: str = ""
+    requests: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return dict((self.info or {}).get("ticket") or {})
+
+    def verification(self) -> dict[str, Any] | None:
+        path = self.files.get(VERIFICATION_FILE)
+        return json.loads(path.read_text()) if path else None
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _storage_folder(settings: HubSettings, name: str) -> Path:
+    return settings.cache_dir / repo_folder_name(repo_id=name, repo_type="model")
+
+
+def _write_ref(settings: HubSettings, name: str, ref: str, commit: str) -> None:
+    """Record ``ref -> commit`` like huggingface_hub does, so an offline pull of ``ref`` finds the snapshot."""
+    path = _storage_folder(settings, name) / "refs" / ref
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != commit:
+        path.write_text(commit)
+
+
+def _read_ref(settings: HubSettings, name: str, ref: str) -> str | None:
+    path = _storage_folder(settings, name) / "refs" / ref
+    return path.read_text().strip() if path.is_file() else None
+
+
+def _discard(path: Path) -> None:
+    """Remove a cached file: its snapshot link and the blob it points at."""
+    try:
+        blob = path.resolve()
+        path.unlink(missing_ok=True)
+        if blob != path:
+            blob.unlink(missing_ok=True)
+    except OSError:  # pragma: no cover - best effort
+        logger.warning("could not remove %s from the cache", path)
+
+
+def _check(name: str, commit: str, path_in_repo: str, local: Path, expected: str | None) -> str:
+    """sha256 of a cached file against the registry's record (the blob name is the ETag it sent)."""
+    actual = sha256_file(local)
+    record = expected or local.resolve().name
+    if actual != record:
+        _discard(local)
+        raise ChecksumError(
+            f"{name}@{commit[:12]}: {path_in_repo} has sha256 {actual} but the registry's record is {record}; "
+            f"the bad copy was removed from the cache, pull again (if it repeats, the registry's copy is corrupt)."
+        )
+    return actual
+
+
+def _from_cache(settings: HubSettings, name: str, commit: str) -> PulledFiles | None:
+    """The revision's files from the cache alone (no request), or None if a bundle file is missing."""
+    files: dict[str, Path] = {}
+    for path in (*BUNDLE_FILES, VERIFICATION_FILE):
+        found = try_to_load_from_cache(name, path, cache_dir=settings.cache_dir, revision=commit)
+        if isinstance(found, str):
+            files[path] = Path(found)
+        elif path in BUNDLE_FILES:
+            return None
+    sha = {path: _check(name, commit, path, local, None) for path, local in files.items()}
+    folder = _storage_folder(settings, name) / "snapshots" / commit
+    return PulledFiles(name=name, commit=commit, folder=folder, files=files, sha256=sha, info=None, source="cache",
+                       endpoint=settings.endpoint)
+
+
+def _download(settings: HubSettings, name: str, info: dict[str, Any], *, include_unpublished: bool) -> PulledFiles:
+    commit = str(info.get("sha") or "")
+    if not _COMMIT.match(commit):
+        raise HubError(f"The registry answered no valid commit id for {name!r} (got {commit!r}).")
+    records = {s["rfilename"]: (s.get("lfs") or {}).get("sha256") for s in info.get("siblings") or []}
+    missing = [p for p in BUNDLE_FILES if p not in records]
+    if missing:
+        raise HubError(f"The registry lists no {', '.join(missing)} for {name}@{commit[:12]}.")
+    headers = {INCLUDE_UNPUBLISHED_HEADER: "1"} if include_unpublished else None
+    files: dict[str, Path] = {}
+    sha: dict[str, str] = {}
+    for path in sorted(records):
+        try:
+            local = hf_hub_download(
+                name, path, revision=commit, cache_dir=settings.cache_dir, endpoint=settings.endpoint,
+                token=settings.token or False, library_name="ticketclient", library_version=__version__,
+                headers=headers,
+            )
+        except Exception as err:  # noqa: BLE001 - translated
+            raise translate(err, name=name, revision=commit, endpoint=settings.endpoint) from err
+        files[path] = Path(local)
+        sha[path] = _check(name, commit, path, Path(local), records[path])
+    folder = _storage_folder(settings, name) / "snapshots" / commit
+    return PulledFiles(name=name, commit=commit, folder=folder, files=files, sha256=sha, info=info,
+                       source="network", endpoint=settings.endpoint)
+
+
+def pull_files(name: str, revision: str | None = None, *, settings: HubSettings,
+               include_unpublished: bool = False, info: dict[str, Any] | None = None) -> PulledFiles:
+    """Fetch (or find in the cache) the files of ``name`` at ``revision`` (None = ``main``).
+
+    - offline: the cache only (``revision`` None reads the ref recorded by the last online pull);
+    - ``revision`` a commit id and the files cached: no request;
+    - otherwise one model-info request (skipped when ``info`` is given, e.g. from a listing), then
+      ``hf_hub_download`` by commit id for each file (no request for the files already cached).
+    """
+    ref = UNPUBLISHED_REF if include_unpublished else "main"
+    pinned = revision is not None and _COMMIT.match(revision) is not None
+    if settings.offline:
+        commit = revision if pinned else _read_ref(settings, name, revision or ref)
+        cached = _from_cache(settings, name, commit) if commit else None
+        if cached is None:
+            raise OfflineError(
+                f"{name}@{revision or ref} is not in the cache at {settings.cache_dir} and offline mode is on; "
+                "pull it once online first."
+            )
+        return cached
+    if pinned and info is None:
+        cached = _from_cache(settings, name, revision)  # type: ignore[arg-type]
+        if cached is not None:
+            return cached
+    if info is None:
+        try:
+            info = model_info(settings, name, revision, include_unpublished=include_unpublished)
+        except OfflineError:
+            # The registry is unreachable: serve the last revision this cache saw, as huggingface_hub does.
+            commit = revision if pinned else _read_ref(settings, name, revision or ref)
+            cached = _from_cache(settings, name, commit) if commit else None
+            if cached is None:
+                raise
+            logger.warning("registry %s unreachable; using the cached %s@%s", settings.endpoint, name, commit[:12])
+            cached.extra["stale"] = True
+            return cached
+    pulled = _download(settings, name, info, include_unpublished=include_unpublished)
+    if not pinned:
+        _write_ref(settings, name, revision or ref, pulled.commit)
+    return pulled
+
+
+def cached_tickets(settings: HubSettings) -> Iterator[PulledFiles]:
+    """Every ticket revision recorded under ``refs/main`` in the cache (for offline pulls by task)."""
+    if not settings.cache_dir.is_dir():
+        return
+    for folder in sorted(settings.cache_dir.glob("models--*")):
+        name = folder.name[len("models--"):].replace("--", "/")
+        commit = _read_ref(settings, name, "main")
+        if not commit:
+            continue
+        try:
+            cached = _from_cache(settings, name, commit)
+        except ChecksumError:
+            continue
+        if cached is not None:
+            yield cached

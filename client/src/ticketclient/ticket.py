@@ -1,0 +1,261 @@
+"""The Ticket: what :func:`ticketclient.pull` returns.
+
+A ticket is its config (task, architecture, recipe, claims, provenance), its init tensors and its masks,
+plus what the registry says about it (status, verified accuracy, the verification summary). Holding a
+ticket needs no torch; :meth:`Ticket.model`, :meth:`Ticket.train` and :meth:`Ticket.compact` import it.
+
+    ticket = ticketclient.pull("lenet-mnist-3.6pct")
+    model = ticket.model()            # nn.Module at its init, pruned weights zero
+    result = ticket.train()           # the recipe, with the core's masked training loop
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from ticketclient.compact import CompactResult
+    from ticketclient.format import TicketBundle, TicketConfig
+    from ticketclient.hub import PulledFiles
+    from ticketclient.training import TrainResult
+
+
+@dataclass
+class Ticket:
+    """A lottery ticket: config, init tensors and masks, with the registry's record when pulled."""
+
+    config: TicketConfig
+    init: dict[str, np.ndarray]
+    mask: dict[str, np.ndarray]
+    name: str | None = None
+    #: The revision's 40-hex commit id (None for a local bundle).
+    commit: str | None = None
+    #: The finished verification (policy, decision, runs), from the revision's verification.json.
+    verification: dict[str, Any] | None = None
+    #: The registry's record at pull time (status, verified accuracy, downloads...); empty from the cache alone.
+    record: dict[str, Any] = field(default_factory=dict)
+    #: The folder holding the files (the huggingface_hub snapshot for a pulled ticket).
+    path: Path | None = None
+    #: sha256 of every file, checked against the registry's record when pulled.
+    sha256: dict[str, str] = field(default_factory=dict)
+    #: "network" (the registry answered), "cache" (no request: pinned or offline) or "local".
+    source: str = "local"
+
+    # --- construction ---------------------------------------------------------------------------------
+
+    @classmethod
+    def from_bundle(cls, bundle: TicketBundle, **kwargs: Any) -> Ticket:
+        return cls(config=bundle.config, init=dict(bundle.init), mask=dict(bundle.mask), **kwargs)
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, **kwargs: Any) -> Ticket:
+        from ticketclient.format import TicketBundle
+
+        kwargs.setdefault("path", Path(folder))
+        return cls.from_bundle(TicketBundle.load(Path(folder)), **kwargs)
+
+    @classmethod
+    def from_pulled(cls, pulled: PulledFiles) -> Ticket:
+        from ticketclient.format import TicketBundle
+
+        bundle = TicketBundle.from_bytes(
+            config=pulled.files["config.json"].read_bytes(),
+            init=pulled.files["init.safetensors"].read_bytes(),
+            mask=pulled.files["mask.safetensors"].read_bytes(),
+        )
+        return cls.from_bundle(bundle, name=pulled.name, commit=pulled.commit, verification=pulled.verification(),
+                               record=pulled.record, path=pulled.folder, sha256=dict(pulled.sha256),
+                               source=pulled.source)
+
+    # --- what it is -----------------------------------------------------------------------------------
+
+    @property
+    def task(self) -> str:
+        return self.config.task
+
+    @property
+    def recipe(self) -> Any:
+        return self.config.recipe
+
+    @property
+    def revision(self) -> str | None:
+        return self.commit
+
+    @cached_property
+    def arch(self) -> Any:
+        """The resolved architecture (``spec.ArchSpec``) for the task's input shape and classes."""
+        from ticketclient import spec, tasks
+
+        info = tasks.get(self.task)
+        return spec.resolve(self._architecture_dict(), input_shape=tuple(info.input_shape),
+                            num_classes=int(info.num_classes))
+
+    def _architecture_dict(self) -> dict[str, Any]:
+        arch = self.config.architecture
+        if isinstance(arch, dict):
+            return dict(arch)
+        if hasattr(arch, "to_dict"):
+            return arch.to_dict()
+        from dataclasses import asdict
+
+        return asdict(arch)
+
+    @cached_property
+    def _densities(self) -> tuple[float, dict[str, float]]:
+        from ticketclient.format import measure_density
+
+        overall, per_layer = measure_density(self.mask)
+        return float(overall), dict(per_layer)
+
+    @property
+    def density(self) -> float:
+        """Fraction of prunable weights kept, measured from the mask (never read from the config)."""
+        return self._densities[0]
+
+    @property
+    def layer_densities(self) -> dict[str, float]:
+        return self._densities[1]
+
+    @property
+    def status(self) -> str | None:
+        """The registry's status at pull time; None when the ticket came from the cache without a request."""
+        return self.record.get("status")
+
+    @property
+    def verified(self) -> bool | None:
+        if self.record:
+            return bool(self.record.get("published"))
+        if self.verification is not None:
+            return bool(self.verification.get("verified"))
+        return None
+
+    @property
+    def verified_accuracy(self) -> float | None:
+        value = self.record.get("verified_accuracy")
+        if value is None and self.verification:
+            value = self.verification.get("verified_accuracy")
+        return None if value is None else float(value)
+
+    @property
+    def claimed_accuracy(self) -> float | None:
+        claims = getattr(self.config, "claims", None)
+        value = claims.get("test_accuracy") if isinstance(claims, dict) else getattr(claims, "test_accuracy", None)
+        return None if value is None else float(value)
+
+    def verification_summary(self) -> str:
+        """One line: verified accuracy, controls and policy, as the verifier decided."""
+        v = self.verification
+        if not v:
+            return "no verification record"
+        decision = v.get("decision") or {}
+        policy = v.get("policy") or {}
+        controls = ", ".join(f"{role} {value:.4f}" for role, value in sorted((decision.get("control_statistics") or {}).items()))
+        parts = [
+            f"{v.get('status')}",
+            f"ticket {decision.get('ticket_statistic', v.get('verified_accuracy'))}",
+            f"controls: {controls}" if controls else "",
+            f"tolerance {decision.get('tolerance', policy.get('tolerance'))}",
+            f"seeds {policy.get('seeds')}" if policy.get("seeds") else "",
+        ]
+        return "; ".join(p for p in parts if p)
+
+    def __repr__(self) -> str:
+        where = f"{self.name}@{self.commit[:12]}" if self.name and self.commit else (self.name or "local ticket")
+        acc = self.verified_accuracy
+        return (f"Ticket({where}, task={self.task!r}, density={self.density:.4f}, "
+                f"verified_accuracy={'n/a' if acc is None else f'{acc:.4f}'}, status={self.status or 'unchecked'})")
+
+    def describe(self) -> str:
+        """A few lines for people (the CLI's ``ticket info``)."""
+        lines = [
+            repr(self),
+            f"  architecture: {self._architecture_dict()}",
+            f"  parameters: {self.arch.num_parameters:,}, density {self.density:.4%}",
+            f"  claimed accuracy: {self.claimed_accuracy}",
+            f"  verification: {self.verification_summary()}",
+        ]
+        if self.path:
+            lines.append(f"  files: {self.path}")
+        return "\n".join(lines)
+
+    # --- torch ----------------------------------------------------------------------------------------
+
+    def masked_init(self) -> dict[str, np.ndarray]:
+        """The init tensors with pruned weights set to zero."""
+        return {k: (np.where(self.mask[k], v, 0).astype(v.dtype) if k in self.mask else v) for k, v in self.init.items()}
+
+    def model(self, *, device: str | torch.device | None = None, torch_prune: bool = False) -> torch.nn.Module:
+        """The masked PyTorch module at its init, ready to train.
+
+        Pruned weights are zero. The core's training loop (:meth:`train`) keeps them zero; for your own
+        loop pass ``torch_prune=True`` to get the mask as ``torch.nn.utils.prune``'s ``weight_mask``
+        (re-applied on every forward).
+        """
+        from ticketclient import models
+
+        module = models.build_model(self.arch)
+        models.load_tensors(module, self.masked_init())
+        if torch_prune:
+            from ticketclient.interop import apply_prune_masks
+
+            apply_prune_masks(module, self.mask)
+        if device is not None:
+            module = module.to(device)
+        return module
+
+    def train(self, *, recipe: Any = None, seed: int = 0, device: str | None = None, progress: bool = True,
+              data: Any = None, on_eval: Any = None, **recipe_overrides: Any) -> TrainResult:
+        """Retrain the ticket from its init with its recipe (or ``recipe``), using the core's engine.
+
+        ``recipe_overrides`` replace recipe fields (``iterations=500``). Returns ``training.TrainResult``.
+        """
+        from dataclasses import replace
+
+        from ticketclient import data as data_module
+        from ticketclient import training
+
+        recipe = recipe if recipe is not None else self.recipe
+        if recipe_overrides:
+            recipe = replace(recipe, **recipe_overrides)
+        task_data = data if data is not None else data_module.load(self.task)
+        return training.train(self.model(), self.mask, task_data, recipe, seed=seed, device=device,
+                              progress=progress, on_eval=on_eval)
+
+    def compact(self, tensors: dict[str, np.ndarray] | None = None) -> CompactResult:
+        """A smaller dense model computing the same function (eval mode), with counts before and after.
+
+        ``tensors`` are the weights to compact (default: the init); pass a trained model's
+        ``models.state_to_numpy(model)`` (or any name -> array dict) to compact it after training.
+        """
+        from ticketclient import tasks
+        from ticketclient.compact import compact
+
+        info = tasks.get(self.task)
+        return compact(self._architecture_dict(), tensors if tensors is not None else self.init, self.mask,
+                       input_shape=tuple(info.input_shape), num_classes=int(info.num_classes))
+
+    def prune_state_dict(self) -> dict[str, torch.Tensor]:
+        """The init as a ``torch.nn.utils.prune`` state dict (``*.weight_orig`` + ``*.weight_mask``)."""
+        from ticketclient.interop import to_prune_state_dict
+
+        return to_prune_state_dict(self.init, self.mask)
+
+    # --- files ----------------------------------------------------------------------------------------
+
+    def bundle(self) -> TicketBundle:
+        from ticketclient.format import TicketBundle
+
+        return TicketBundle(config=self.config, init=self.init, mask=self.mask)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write config.json, init.safetensors and mask.safetensors to ``folder``."""
+        folder = Path(folder)
+        self.bundle().save(folder)
+        return folder
