@@ -177,7 +177,15 @@ def submit_bundle(*, user: Any, upload: BundleUpload, name: str | None = None, m
             _point_ticket_at(ticket, revision)
             # Blobs last: if storing fails, the transaction rolls back; if it succeeds, the commit follows.
             for path in BUNDLE_FILES:
-                digest, created = blobs.put_blob(files[path])
+                try:
+                    digest, created = blobs.put_blob(files[path])
+                except Exception as err:
+                    logger.exception("storing %s of %s failed", path, name)
+                    raise ApiError(
+                        "storage_unavailable",
+                        f"The file store did not accept {path}; nothing was saved, please retry later.",
+                        status_code=503,
+                    ) from err
                 if created:
                     created_blobs.append(digest)
             transaction.on_commit(lambda: enqueue_verification(revision.pk), robust=True)

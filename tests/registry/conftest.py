@@ -73,3 +73,32 @@ def _fresh_throttle_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+# --- submissions --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def submit():
+    """``submit(client, bundle, name=..., **fields)`` -> the response of POST /api/v1/tickets/."""
+
+    def _submit(client, bundle, name: str | None = "lenet-test-20pct", **fields):
+        return client.post("/api/v1/tickets/", bundle.form(name=name, **fields), format="multipart")
+
+    return _submit
+
+
+@pytest.fixture
+def assert_no_trace(isolated_storage):
+    """``assert_no_trace()``: no ticket, revision or file row, and no blob in storage."""
+
+    def _check(tickets: int = 0, revisions: int = 0, blobs_expected: int = 0) -> None:
+        from registry.tickets import blobs
+        from registry.tickets.models import Revision, RevisionFile, Ticket
+
+        assert Ticket.objects.count() == tickets
+        assert Revision.objects.count() == revisions
+        assert RevisionFile.objects.count() == revisions * 3
+        assert len(blobs.list_blobs()) == blobs_expected
+
+    return _check

@@ -83,3 +83,26 @@ def test_blobs_round_trip_through_s3(s3_storage):
     assert blobs.list_blobs() == [digest]
     blobs.delete_blobs([digest])
     assert list(s3_storage.objects.all()) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_submit_and_download_through_s3(s3_storage, owner_client, anon_client, make_bundle, submit):
+    bundle = make_bundle(seed=3)
+    r = submit(owner_client, bundle, name="stored-in-s3")
+    assert r.status_code == 201, r.json()
+    expected = {path: hashlib.sha256(data).hexdigest() for path, data in bundle.by_path().items()}
+    stored = sorted(o.key for o in s3_storage.objects.all())
+    assert stored == sorted(f"blobs/sha256/{h[:2]}/{h}" for h in expected.values())
+    for f in r.json()["files"]:
+        got = anon_client.get(f["url"])
+        assert got.status_code == 200
+        assert hashlib.sha256(b"".join(got.streaming_content)).hexdigest() == expected[f["path"]] == f["sha256"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rejected_upload_leaves_nothing_in_s3(s3_storage, owner_client, other_client, make_bundle, submit):
+    assert submit(owner_client, make_bundle(seed=1), name="s3-taken").status_code == 201
+    before = sorted(o.key for o in s3_storage.objects.all())
+    r = submit(other_client, make_bundle(seed=2), name="s3-taken")
+    assert r.status_code == 409
+    assert sorted(o.key for o in s3_storage.objects.all()) == before
