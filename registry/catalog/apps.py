@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class CatalogConfig(AppConfig):
+    name = "registry.catalog"
+    label = "catalog"
+    verbose_name = "Web catalog"
