@@ -1,0 +1,618 @@
+"""Run the whole hub locally: database, web server, verifier worker and demo tickets, under one supervisor.
+
+``scripts/run`` (the README's command) installs everything and then execs this file. It needs no servers:
+
+- the database is SQLite under the state folder (``var/`` unless ``--state-dir``/``TICKETHUB_VAR_DIR``);
+- the Celery broker is kombu's filesystem transport (message files under ``<state>/broker``);
+- ticket files are stored under ``<state>/media``.
+
+Then it migrates, makes a ``demo`` account (a superuser with an API token), starts gunicorn on
+``127.0.0.1:$PORT`` and one ``celery -A verifier worker -Q verify`` (with the sweep schedule embedded), waits
+until the API answers, submits the committed demo tickets (``demo/tickets/*``) through ``POST
+/api/v1/tickets/`` like any client would, and prints a line each time a ticket's verification moves on.
+
+Ctrl-C (SIGINT) or SIGTERM stops every child process group (web server gracefully, the worker warm, then
+cold if a job is still running after ``--stop-timeout`` seconds) and exits 0. A second Ctrl-C kills at once.
+The web process never imports torch; only the worker's pool processes do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_TICKETS = ROOT / "demo" / "tickets"
+DEMO_USERNAME = "demo"
+DEMO_TOKEN_NAME = "scripts-run"
+FINAL_STATUSES = ("verified", "rejected", "withdrawn")
+
+#: Variables of the caller's shell that must not leak into the local hub: pytest's marker makes the
+#: registry's settings default to the test PostgreSQL/Redis, and the rest would point it at other storage.
+_SCRUBBED_ENV = (
+    "PYTEST_VERSION", "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER", "TEST_DB_SUFFIX", "VERIFIER_BROKER_PREFIX",
+    "TICKETHUB_STATIC_ROOT", "AWS_S3_ENDPOINT_URL", "CACHE_URL", "REDIS_URL", "TICKETHUB_OPTIONAL_APPS",
+)
+
+
+# --- options --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    host: str
+    port: int
+    state_dir: Path
+    seed: bool
+    concurrency: int
+    verbose: bool
+    demo_dir: Path
+    stop_timeout_s: float
+    start_timeout_s: float
+    database_url: str | None
+    broker_url: str | None
+
+    @property
+    def base_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def parse_options(argv: list[str] | None = None) -> RunOptions:
+    parser = argparse.ArgumentParser(
+        prog="scripts/run",
+        description="Run the lottery-ticket hub locally (SQLite, filesystem broker, one verifier worker) and "
+                    "submit the demo tickets. Ctrl-C stops everything.",
+    )
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"),
+                        help="address the web server listens on (HOST; default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000),
+                        help="port of the web server (PORT; default 8000)")
+    parser.add_argument("--state-dir", type=Path,
+                        default=Path(os.environ.get("TICKETHUB_VAR_DIR") or ROOT / "var"),
+                        help="database, broker, files and logs (TICKETHUB_VAR_DIR; default var/)")
+    parser.add_argument("--no-seed", action="store_true", default=_env_flag("TICKETHUB_NO_SEED"),
+                        help="do not submit the demo tickets (TICKETHUB_NO_SEED=1)")
+    parser.add_argument("--concurrency", type=int, default=int(os.environ.get("VERIFIER_CONCURRENCY") or 1),
+                        help="verifications the worker runs at once (VERIFIER_CONCURRENCY; default 1)")
+    parser.add_argument("--verbose", "-v", action="store_true", default=_env_flag("TICKETHUB_RUN_VERBOSE"),
+                        help="show the web server's and the worker's logs here instead of in <state>/logs")
+    parser.add_argument("--demo-dir", type=Path, default=DEMO_TICKETS,
+                        help="folder of ticket bundles to submit (default demo/tickets)")
+    parser.add_argument("--stop-timeout", type=float, default=10.0,
+                        help="seconds a running verification may take to finish on Ctrl-C before it is "
+                             "interrupted (default 10)")
+    parser.add_argument("--start-timeout", type=float, default=120.0,
+                        help="seconds to wait for the web server to answer (default 120)")
+    parser.add_argument("--database-url", default=None,
+                        help="use this database instead of the embedded SQLite (e.g. postgres://...)")
+    parser.add_argument("--broker-url", default=None,
+                        help="use this Celery broker instead of the filesystem transport (e.g. redis://...)")
+    args = parser.parse_args(argv)
+    if args.concurrency < 1:
+        parser.error("--concurrency must be at least 1")
+    return RunOptions(
+        host=args.host, port=args.port, state_dir=args.state_dir.expanduser().resolve(), seed=not args.no_seed,
+        concurrency=args.concurrency, verbose=args.verbose, demo_dir=args.demo_dir.resolve(),
+        stop_timeout_s=args.stop_timeout, start_timeout_s=args.start_timeout, database_url=args.database_url,
+        broker_url=args.broker_url,
+    )
+
+
+# --- output ---------------------------------------------------------------------------------------------
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def stamp() -> str:
+    return time.strftime("%H:%M:%S")
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{100 * value:.{digits}f}%"
+
+
+# --- environment ----------------------------------------------------------------------------------------
+
+
+def sqlite_url(path: Path) -> str:
+    """An SQLite URL whose options let the web server and the worker write concurrently: WAL journal, a
+    30 s busy timeout, and write transactions that take the lock up front (no deadlocked upgrades)."""
+    return (f"sqlite:///{path}?timeout=30&transaction_mode=IMMEDIATE"
+            "&init_command=PRAGMA+journal_mode%3DWAL%3BPRAGMA+synchronous%3DNORMAL")
+
+
+def child_env(opts: RunOptions) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+    state = opts.state_dir
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "registry.settings",
+        "TICKETHUB_VAR_DIR": str(state),
+        "DATABASE_URL": opts.database_url or sqlite_url(state / "hub.sqlite3"),
+        "CELERY_BROKER_URL": opts.broker_url or "filesystem://",
+        "TICKETHUB_BROKER_DIR": str(state / "broker"),
+        "TICKETHUB_STORAGE": "fs",
+        "TICKETHUB_MEDIA_ROOT": str(state / "media"),
+        "VERIFIER_QUEUE": env.get("VERIFIER_QUEUE") or "verify",
+        "PYTHONUNBUFFERED": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    })
+    if opts.host not in ("127.0.0.1", "localhost", "::1"):
+        hosts = env.get("DJANGO_ALLOWED_HOSTS") or "localhost,127.0.0.1,[::1]"
+        env["DJANGO_ALLOWED_HOSTS"] = "*" if opts.host in ("0.0.0.0", "::") else f"{hosts},{opts.host}"
+    return env
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+# --- child processes ------------------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it if the supervisor dies without stopping it (killed
+    with SIGKILL, say), so no web server or worker outlives its supervisor. A no-op elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+class Stopped(Exception):
+    """Ctrl-C or SIGTERM arrived: unwind and stop the children."""
+
+
+class ChildFailed(Exception):
+    """A child process exited on its own, or a start-up step failed."""
+
+
+@dataclass
+class Child:
+    """A child process in its own session (process group), so a terminal's Ctrl-C reaches only us and we
+    stop the children in order."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path | None
+    log_file: IO[bytes] | None = None
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, chars: int = 3000) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        text = self.log_path.read_text(errors="replace")
+        return text[-chars:]
+
+    def signal_group(self, sig: signal.Signals) -> None:
+        try:
+            os.killpg(self.popen.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def wait(self, timeout: float) -> bool:
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def group_alive(self) -> bool:
+        """Whether any process of the child's group is left (a pool child may outlive its parent)."""
+        try:
+            os.killpg(self.popen.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def close(self) -> None:
+        if self.log_file is not None:
+            self.log_file.close()
+            self.log_file = None
+
+
+@dataclass
+class Supervisor:
+    opts: RunOptions
+    env: dict[str, str]
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    children: list[Child] = field(default_factory=list)
+    interrupts: int = 0
+
+    # signals
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self.interrupts += 1
+        if self.interrupts > 1:
+            say("\nsecond interrupt: killing everything now")
+            for child in self.children:
+                child.signal_group(signal.SIGKILL)
+        self.stop_requested.set()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, but wake up (raising Stopped) on Ctrl-C, and fail if a child died meanwhile."""
+        if self.stop_requested.wait(seconds):
+            raise Stopped
+        self.check_children()
+
+    def check_children(self) -> None:
+        for child in self.children:
+            if not child.alive():
+                tail = child.log_tail()
+                where = f" (log: {child.log_path})" if child.log_path else ""
+                raise ChildFailed(f"the {child.name} exited with status {child.popen.returncode}{where}"
+                                  + (f"; its last lines:\n{tail}" if tail else ""))
+
+    # processes
+
+    def spawn(self, name: str, cmd: list[str], log_name: str) -> Child:
+        log_path: Path | None = None
+        log_file: IO[bytes] | None = None
+        if not self.opts.verbose:
+            log_path = self.opts.state_dir / "logs" / log_name
+            log_file = open(log_path, "ab")  # noqa: SIM115 - closed by Child.close()
+        popen = subprocess.Popen(
+            cmd, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL,
+            stdout=log_file if log_file is not None else None,
+            stderr=subprocess.STDOUT if log_file is not None else None,
+            start_new_session=True, preexec_fn=_die_with_parent,
+        )
+        child = Child(name=name, popen=popen, log_path=log_path, log_file=log_file)
+        self.children.append(child)
+        return child
+
+    def run_step(self, what: str, cmd: list[str], log_name: str) -> float:
+        """Run a start-up command to completion (interruptible); returns its duration in seconds."""
+        started = time.monotonic()
+        child = self.spawn(what, cmd, log_name)
+        self.children.remove(child)
+        try:
+            while child.alive():
+                if self.stop_requested.wait(0.2):
+                    child.signal_group(signal.SIGTERM)
+                    child.wait(10) or child.signal_group(signal.SIGKILL)
+                    raise Stopped
+        finally:
+            child.close()
+        if child.popen.returncode != 0:
+            tail = child.log_tail()
+            raise ChildFailed(f"{what} failed with status {child.popen.returncode}"
+                              + (f" (log: {child.log_path}):\n{tail}" if tail else ""))
+        return time.monotonic() - started
+
+    def stop_all(self) -> bool:
+        """Stop the children, web server first; True when every process group is gone."""
+        for child in self.children:
+            if child.alive():
+                child.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + self.opts.stop_timeout_s
+        for child in self.children:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        for child in self.children:
+            if child.alive():
+                # Celery's cold shutdown: the running job is interrupted (its verification is picked up again
+                # by the sweep, or requeued from the admin).
+                say(f"  the {child.name} is still busy: interrupting it")
+                child.signal_group(signal.SIGQUIT)
+                if not child.wait(5):
+                    child.signal_group(signal.SIGKILL)
+                    child.wait(5)
+        # Pool processes of a worker that died first would still be in its group.
+        time.sleep(0.2)
+        for child in self.children:
+            if child.group_alive():
+                child.signal_group(signal.SIGKILL)
+                time.sleep(0.2)
+        clean = all(not child.group_alive() for child in self.children)
+        for child in self.children:
+            child.close()
+        return clean
+
+
+# --- the steps ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    password: str
+    token: str
+
+
+_ACCOUNT_SNIPPET = """
+import json, sys
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from registry.accounts.models import ApiToken
+from registry.accounts.services import create_token, revoke_token
+args = json.loads(sys.argv[1])
+User = get_user_model()
+user, _ = User.objects.get_or_create(username=args["username"])
+user.is_staff = True
+user.is_superuser = True
+user.set_password(args["password"])
+user.save()
+for old in ApiToken.objects.filter(user=user, name=args["token_name"], revoked_at__isnull=True):
+    revoke_token(token=old)
+print(json.dumps({"token": create_token(user=user, name=args["token_name"]).key}))
+"""
+
+
+def ensure_demo_account(sup: Supervisor) -> DemoAccount:
+    """The ``demo`` superuser (password kept in <state>/credentials.json) and a fresh API token; older tokens
+    of this command are revoked. Made with the ORM: the tickets themselves go through the REST API."""
+    creds_path = sup.opts.state_dir / "credentials.json"
+    stored = json.loads(creds_path.read_text()) if creds_path.exists() else {}
+    password = stored.get("password") or secrets.token_urlsafe(12)
+    args = {"username": DEMO_USERNAME, "password": password, "token_name": DEMO_TOKEN_NAME}
+    result = subprocess.run(
+        [sys.executable, "-c", _ACCOUNT_SNIPPET, json.dumps(args)], cwd=ROOT, env=sup.env, capture_output=True,
+        text=True, start_new_session=True, check=False,
+    )
+    if result.returncode != 0:
+        raise ChildFailed(f"creating the demo account failed:\n{result.stderr[-3000:]}")
+    token = json.loads(result.stdout.strip().splitlines()[-1])["token"]
+    fd = os.open(creds_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"username": DEMO_USERNAME, "password": password, "token": token}, fh, indent=2)
+    return DemoAccount(username=DEMO_USERNAME, password=password, token=token)
+
+
+def start_web(sup: Supervisor) -> Child:
+    cmd = [
+        sys.executable, "-m", "gunicorn", "registry.wsgi:application",
+        "--bind", f"{sup.opts.host}:{sup.opts.port}",
+        "--workers", "1", "--threads", "8", "--timeout", "120", "--graceful-timeout", "5",
+        "--access-logfile", "-", "--error-logfile", "-", "--log-level", "info",
+    ]
+    return sup.spawn("web server", cmd, "web.log")
+
+
+def start_worker(sup: Supervisor) -> Child:
+    state = sup.opts.state_dir
+    cmd = [
+        sys.executable, "-m", "celery", "-A", "verifier", "worker",
+        "-Q", sup.env["VERIFIER_QUEUE"], "--concurrency", str(sup.opts.concurrency), "-P", "prefork",
+        # beat embedded in the worker: the periodic sweep of stuck verifications
+        "-B", "--schedule", str(state / "celerybeat-schedule"),
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "--loglevel", "INFO", "-n", "verifier@%h",
+    ]
+    return sup.spawn("verifier worker", cmd, "worker.log")
+
+
+def http_get(url: str, *, token: str | None = None, timeout: float = 10.0) -> Any:
+    import requests
+
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return requests.get(url, headers=headers, timeout=timeout)
+
+
+def wait_until_serving(sup: Supervisor) -> float:
+    """Poll the API until it answers 200; returns the seconds waited."""
+    import requests
+
+    started = time.monotonic()
+    url = f"{sup.opts.base_url}/api/v1/tasks/"
+    while True:
+        try:
+            if http_get(url, timeout=5).status_code == 200:
+                return time.monotonic() - started
+        except requests.RequestException:
+            pass
+        if time.monotonic() - started > sup.opts.start_timeout_s:
+            raise ChildFailed(f"the web server did not answer {url} within {sup.opts.start_timeout_s:.0f} s")
+        sup.sleep(0.3)
+
+
+@dataclass
+class DemoTicket:
+    name: str
+    folder: Path
+    claimed_accuracy: float | None = None
+    density: float | None = None
+    status: str = ""
+    commit: str = ""
+    run_seen: tuple[int | None, int | None] = (None, None)
+
+
+def demo_bundles(folder: Path) -> list[DemoTicket]:
+    """The committed demo bundles, in the order of ``demo/tickets/ORDER`` if present, else by name."""
+    if not folder.is_dir():
+        return []
+    names = sorted(p.name for p in folder.iterdir() if (p / "config.json").is_file())
+    order_file = folder / "ORDER"
+    if order_file.exists():
+        wanted = [line.strip() for line in order_file.read_text().splitlines() if line.strip()]
+        names = [n for n in wanted if n in names] + [n for n in names if n not in wanted]
+    return [DemoTicket(name=n, folder=folder / n) for n in names]
+
+
+def submit_demo_ticket(sup: Supervisor, account: DemoAccount, ticket: DemoTicket) -> None:
+    """POST the bundle to /api/v1/tickets/ (multipart), unless a ticket of that name is already there."""
+    import requests
+
+    base = sup.opts.base_url
+    existing = http_get(f"{base}/api/v1/tickets/{ticket.name}/", token=account.token)
+    if existing.status_code == 200:
+        body = existing.json()
+        ticket.status, ticket.density = str(body.get("status")), body.get("density")
+        ticket.claimed_accuracy = body.get("claimed_accuracy")
+        say(f"[{stamp()}] {ticket.name:<24} already here ({ticket.status}); not submitted again")
+        return
+    files = {
+        "config": ("config.json", (ticket.folder / "config.json").read_bytes(), "application/json"),
+        "init": ("init.safetensors", (ticket.folder / "init.safetensors").read_bytes(), "application/octet-stream"),
+        "mask": ("mask.safetensors", (ticket.folder / "mask.safetensors").read_bytes(), "application/octet-stream"),
+    }
+    response = requests.post(
+        f"{base}/api/v1/tickets/", files=files, data={"name": ticket.name, "message": "demo ticket (scripts/run)"},
+        headers={"Authorization": f"Bearer {account.token}", "Accept": "application/json"}, timeout=60,
+    )
+    if response.status_code != 201:
+        raise ChildFailed(f"the registry refused demo ticket {ticket.name} (HTTP {response.status_code}): "
+                          f"{response.text[:500]}")
+    body = response.json()
+    ticket.status = str(body.get("status") or "pending")
+    ticket.density, ticket.claimed_accuracy = body.get("density"), body.get("claimed_accuracy")
+    ticket.commit = str((body.get("revision") or {}).get("commit") or "")
+    say(f"[{stamp()}] {ticket.name:<24} submitted   density {percent(ticket.density)}, "
+        f"claims {percent(ticket.claimed_accuracy)} test accuracy")
+
+
+def follow_demo_ticket(sup: Supervisor, account: DemoAccount, ticket: DemoTicket) -> None:
+    """Read the ticket's verification over the REST API and print what changed since the last look."""
+    import requests
+
+    url = f"{sup.opts.base_url}/api/v1/tickets/{ticket.name}/revisions/latest/verification/"
+    try:
+        response = http_get(url, token=account.token)
+    except requests.RequestException:
+        return
+    if response.status_code != 200:
+        return
+    body = response.json()
+    status = str(body.get("status") or "")
+    records = body.get("records") or []
+    own = next((r for r in records if r.get("kind") == "own"), records[0] if records else {}) or {}
+    progress = own.get("progress") or {}
+    if status == "verifying":
+        run = (progress.get("runs_done"), progress.get("runs_total"))
+        if run != ticket.run_seen and run[1]:
+            ticket.run_seen = run
+            current = progress.get("current_run") or ""
+            say(f"[{stamp()}] {ticket.name:<24} verifying   {run[0]}/{run[1]} training runs done"
+                + (f" (now: {current})" if current else ""))
+        elif ticket.status != status and not run[1]:
+            say(f"[{stamp()}] {ticket.name:<24} verifying")
+    elif status != ticket.status and status in FINAL_STATUSES:
+        accuracy = body.get("verified_accuracy")
+        claimed = body.get("claimed_accuracy", ticket.claimed_accuracy)
+        if status == "verified":
+            say(f"[{stamp()}] {ticket.name:<24} VERIFIED    {percent(accuracy)} test accuracy "
+                f"(claimed {percent(claimed)}) -> {sup.opts.base_url}/api/v1/tickets/{ticket.name}/")
+        else:
+            reason = own.get("reason") or ""
+            say(f"[{stamp()}] {ticket.name:<24} {status.upper():<11} {reason}")
+    ticket.status = status
+
+
+def print_banner(opts: RunOptions, account: DemoAccount, migrate_s: float, serve_s: float) -> None:
+    base = opts.base_url
+    logs = "shown above" if opts.verbose else f"{opts.state_dir / 'logs'}/web.log, worker.log"
+    say()
+    say(f"The lottery-ticket hub is running ({migrate_s:.1f} s to migrate, {serve_s:.1f} s to start serving):")
+    say(f"  catalog        {base}/")
+    say(f"  REST API       {base}/api/v1/tickets/      docs: {base}/api/docs/")
+    say(f"  admin          {base}/admin/   user {account.username}, password {account.password}")
+    say(f"  API token      {account.token}   (also in {opts.state_dir / 'credentials.json'})")
+    say(f"  state, logs    {opts.state_dir}   ({logs})")
+    say(f"  pull a ticket  TICKETHUB_ENDPOINT={base} .venv/bin/python -c \"import ticketclient as tc; "
+        f"print(tc.pull('lenet-mnist1d-3.6pct'))\"")
+    say("Ctrl-C stops the hub.")
+    say()
+
+
+def run(opts: RunOptions) -> int:
+    opts.state_dir.mkdir(parents=True, exist_ok=True)
+    (opts.state_dir / "logs").mkdir(exist_ok=True)
+    for sub in ("broker/queue", "broker/processed", "media"):
+        (opts.state_dir / sub).mkdir(parents=True, exist_ok=True)
+    sup = Supervisor(opts=opts, env=child_env(opts))
+    sup.install_signal_handlers()
+    if not port_is_free(opts.host, opts.port):
+        say(f"scripts/run: port {opts.port} on {opts.host} is in use; choose another: PORT=8001 scripts/run")
+        return 2
+    database = "SQLite" if not opts.database_url else opts.database_url.split(":", 1)[0]
+    broker = "filesystem broker" if not opts.broker_url else opts.broker_url.split(":", 1)[0]
+    say(f"Starting the lottery-ticket hub ({database}, {broker}, state in {opts.state_dir})")
+    rc = 0
+    try:
+        say("  migrating the database ...")
+        migrate_s = sup.run_step("migrate", [sys.executable, "manage.py", "migrate", "--noinput"], "migrate.log")
+        account = ensure_demo_account(sup)
+        say(f"  starting the web server on {opts.base_url} and a verifier worker (concurrency {opts.concurrency})")
+        start_web(sup)
+        start_worker(sup)
+        serve_s = wait_until_serving(sup)
+        print_banner(opts, account, migrate_s, serve_s)
+        tickets = demo_bundles(opts.demo_dir) if opts.seed else []
+        if opts.seed and not tickets:
+            say(f"(no demo tickets in {opts.demo_dir})")
+        if tickets:
+            say(f"Submitting {len(tickets)} demo tickets through POST /api/v1/tickets/; the worker verifies them "
+                "one at a time (each is retrained over several seeds, with controls):")
+            for ticket in tickets:
+                submit_demo_ticket(sup, account, ticket)
+        announced = False
+        while True:
+            for ticket in tickets:
+                if ticket.status not in FINAL_STATUSES:
+                    follow_demo_ticket(sup, account, ticket)
+            if tickets and not announced and all(t.status in FINAL_STATUSES for t in tickets):
+                verified = sum(t.status == "verified" for t in tickets)
+                say(f"[{stamp()}] {verified} of {len(tickets)} demo tickets verified; browse {opts.base_url}/ "
+                    "(Ctrl-C stops the hub)")
+                announced = True
+            sup.sleep(1.0)
+    except Stopped:
+        say("\nStopping the hub ...")
+    except ChildFailed as err:
+        say(f"\nscripts/run: {err}")
+        rc = 1
+    finally:
+        clean = sup.stop_all()
+    if not clean:
+        say("scripts/run: some child processes would not stop")
+        return rc or 1
+    if rc == 0:
+        say("Stopped.")
+    return rc
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(parse_options(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
