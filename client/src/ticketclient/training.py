@@ -1,0 +1,340 @@
+"""The masked training loop: one function, :func:`train`, to be read top to bottom.
+
+It implements docs/ticket-format.md, "Recipe semantics", exactly (the verifier retrains every submission
+with this same function, and :mod:`ticketclient.stacked` reuses its helpers):
+
+* **Data order.** For run seed ``s`` a ``torch.Generator`` seeded with ``s`` draws one permutation of the
+  training set per epoch; the permutations are concatenated and batch ``k`` is positions
+  ``[k*B, (k+1)*B)`` of that stream, so batches cross epoch boundaries and all have exactly ``B`` examples
+  (:func:`batch_order`).
+* **Learning rate** at iteration ``t`` (:func:`learning_rate`): ``lr * warmup(t) * schedule(t)`` where
+  ``warmup(t) = min(1, (t + 1) / warmup_iterations)`` (1 without warmup) and ``schedule`` is ``constant``
+  (1), ``step`` (``gamma ** #milestones <= t``) or ``cosine`` (``(1 + cos(pi * u)) / 2`` with
+  ``u = (t - W) / (T - W)`` after the ``W`` warmup iterations, reaching 0 at ``T = iterations``).
+* **Optimizer** (:func:`make_optimizer`): ``sgd`` (momentum, weight decay) or ``adam`` (betas, weight decay).
+* **Mask.** Gradients of pruned weights are zeroed before each step and the mask is multiplied into the
+  weights after each step, so pruned weights are exactly zero at every iteration.
+* **Evaluation** at iteration 0 and every ``eval_every`` iterations (before that iteration's step), and
+  after the last step, on the validation and test splits (model in eval mode): mean cross-entropy and
+  accuracy. The early-stop iteration is the evaluated iteration with the lowest validation loss (the
+  first one on ties).
+* **Augmentation** ``flip-crop`` (CIFAR): each training example is flipped horizontally with probability
+  1/2 and cropped back to its size at a random offset after zero-padding 4 pixels on each side. The draws
+  come from a second ``torch.Generator`` seeded with ``s + AUGMENT_SEED_OFFSET`` (on the CPU, so they do
+  not depend on the device).
+* **Other randomness** (dropout) uses torch's global generator, seeded with ``s`` inside
+  ``torch.random.fork_rng`` so the caller's random state is left alone.
+
+The whole training set is moved to the device once; a batch is an index into it (no DataLoader, no copy
+per step from the host). See bench/bench_training.py for what that buys.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+import ticketclient
+
+#: Examples per forward pass when evaluating a split (bounds memory on big splits).
+EVAL_CHUNK = 2048
+#: The augmentation generator of run seed ``s`` is seeded with ``s + AUGMENT_SEED_OFFSET``.
+AUGMENT_SEED_OFFSET = 7_919
+#: Zero padding (pixels per side) before the random crop of ``flip-crop``.
+CROP_PADDING = 4
+
+EvalCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class TrainResult:
+    """What one training run produced. ``to_dict()`` is json-serialisable (the verifier stores it)."""
+
+    curve: list[dict[str, Any]]
+    final_test_accuracy: float
+    final_test_loss: float
+    early_stop_iteration: int
+    early_stop_test_accuracy: float
+    iterations: int
+    seed: int | None
+    device: str
+    wall_time_s: float
+    versions: dict[str, str] = field(default_factory=lambda: library_versions())
+    #: Every parameter and buffer after ``snapshot_iteration`` steps, when asked for (rewinding). Not in to_dict().
+    snapshot: dict[str, np.ndarray] | None = field(default=None, repr=False)
+
+    @property
+    def final_val_accuracy(self) -> float:
+        return float(self.curve[-1]["val_accuracy"])
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("snapshot")
+        return out
+
+
+def library_versions() -> dict[str, str]:
+    return {"torch": torch.__version__, "ticketclient": ticketclient.__version__}
+
+
+# --- the loop ---------------------------------------------------------------------------------------------
+
+
+def train(
+    model: nn.Module,
+    mask: Mapping[str, Any] | None,
+    data: Any,
+    recipe: Any,
+    *,
+    seed: int,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    on_eval: EvalCallback | None = None,
+    eval_every: int | None = None,
+    max_iterations: int | None = None,
+    snapshot_iteration: int | None = None,
+) -> TrainResult:
+    """Train ``model`` in place under ``mask`` with ``recipe``; returns the learning curve and final metrics.
+
+    ``mask`` maps prunable weight names to boolean arrays (None or {} trains densely). ``data`` is a
+    ``data.TaskData`` (numpy arrays). ``eval_every`` and ``max_iterations`` override the recipe (quick
+    runs); ``snapshot_iteration=k`` keeps a copy of every tensor after ``k`` steps in ``result.snapshot``
+    (the rewind point of IMP with rewinding). ``on_eval(point)`` is called at every evaluation with
+    ``{"iteration", "val_loss", "val_accuracy", "test_loss", "test_accuracy"}``.
+    """
+    started = time.perf_counter()
+    dev = torch.device(device) if device is not None else default_device()
+    iterations = int(recipe.iterations if max_iterations is None else min(max_iterations, recipe.iterations))
+    every = int(recipe.eval_every if eval_every is None else eval_every)
+    batch = int(recipe.batch_size)
+
+    # Everything on the device once: the model, the masks, the three splits, the whole batch order.
+    model.to(dev)
+    params = dict(model.named_parameters())
+    masks = _mask_tensors(mask or {}, params)
+    masked_params = [params[name] for name in masks]
+    mask_values = list(masks.values())
+    x_train, y_train = _as_tensor(data.x_train, dev), _as_tensor(data.y_train, dev, torch.long)
+    splits = {
+        "val": (_as_tensor(data.x_val, dev), _as_tensor(data.y_val, dev, torch.long)),
+        "test": (_as_tensor(data.x_test, dev), _as_tensor(data.y_test, dev, torch.long)),
+    }
+    order = batch_order(len(y_train), batch, iterations, seed).to(dev)
+    augment = _augmenter(getattr(recipe, "augment", "none"), seed)
+    optimizer = make_optimizer(list(params.values()), recipe)
+    with torch.no_grad():
+        torch._foreach_mul_(masked_params, mask_values)
+
+    curve: list[dict[str, Any]] = []
+    snapshot: dict[str, np.ndarray] | None = None
+    bar = tqdm(total=iterations, disable=not progress, desc="train", unit="it", dynamic_ncols=True)
+
+    def evaluate_now(iteration: int) -> None:
+        point: dict[str, Any] = {"iteration": iteration}
+        for split, (x, y) in splits.items():
+            point[f"{split}_loss"], point[f"{split}_accuracy"] = evaluate(model, x, y)
+        curve.append(point)
+        bar.set_postfix(val_acc=f"{point['val_accuracy']:.4f}", test_acc=f"{point['test_accuracy']:.4f}")
+        if on_eval is not None:
+            on_eval(point)
+
+    with torch.random.fork_rng(devices=[_cuda_index(dev)] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        model.train()
+        for it in range(iterations):
+            if snapshot_iteration is not None and it == snapshot_iteration:
+                snapshot = _numpy_state(model)
+            if is_eval_iteration(it, recipe, every):
+                evaluate_now(it)
+
+            lr = learning_rate(recipe, it)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
+            idx = order[it * batch:(it + 1) * batch]
+            xb, yb = x_train[idx], y_train[idx]
+            if augment is not None:
+                xb = augment(xb)
+            loss = F.cross_entropy(model(xb), yb)
+
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            with torch.no_grad():
+                if masked_params:
+                    torch._foreach_mul_([p.grad for p in masked_params], mask_values)
+                optimizer.step()
+                if masked_params:
+                    torch._foreach_mul_(masked_params, mask_values)
+            bar.update(1)
+
+        if snapshot_iteration is not None and snapshot_iteration == iterations:
+            snapshot = _numpy_state(model)
+        evaluate_now(iterations)
+    bar.close()
+
+    result = result_from_curve(curve, iterations=iterations, wall_time_s=time.perf_counter() - started,
+                               device=str(dev), seed=seed)
+    result.snapshot = snapshot
+    return result
+
+
+# --- the pieces the loop (and the stacked engine) uses ------------------------------------------------------
+
+
+def default_device() -> torch.device:
+    """CUDA when available; otherwise the CPU with one torch thread per core."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    torch.set_num_threads(os.cpu_count() or 1)
+    return torch.device("cpu")
+
+
+def batch_order(n: int, batch_size: int, iterations: int, seed: int) -> torch.Tensor:
+    """The training-example indices of a whole run, ``iterations * batch_size`` long (int64, CPU).
+
+    Batch ``k`` is ``order[k*B:(k+1)*B]``. One permutation of ``range(n)`` per epoch, drawn from a
+    ``torch.Generator`` seeded with ``seed``, concatenated (docs/ticket-format.md, "Recipe semantics").
+    """
+    if n <= 0 or batch_size <= 0:
+        raise ValueError(f"cannot draw batches of {batch_size} from {n} training examples")
+    needed = iterations * batch_size
+    generator = torch.Generator().manual_seed(int(seed))
+    epochs = max(1, math.ceil(needed / n))
+    return torch.cat([torch.randperm(n, generator=generator) for _ in range(epochs)])[:needed]
+
+
+def is_eval_iteration(iteration: int, recipe: Any, eval_every: int | None = None) -> bool:
+    """True when the model is evaluated before the step of ``iteration`` (0, E, 2E, ...)."""
+    every = int(recipe.eval_every if eval_every is None else eval_every)
+    return every > 0 and iteration % every == 0
+
+
+def learning_rate(recipe: Any, iteration: int) -> float:
+    """The learning rate of ``iteration``: linear warmup, then the schedule (see the module docstring)."""
+    t, total = iteration, int(recipe.iterations)
+    warm = int(getattr(recipe, "warmup_iterations", 0) or 0)
+    factor = min(1.0, (t + 1) / warm) if warm > 0 else 1.0
+    schedule = getattr(recipe, "lr_schedule", "constant") or "constant"
+    if schedule == "constant":
+        pass
+    elif schedule == "step":
+        passed = sum(1 for m in (getattr(recipe, "milestones", None) or []) if t >= int(m))
+        factor *= float(recipe.gamma) ** passed
+    elif schedule == "cosine":
+        u = min(1.0, max(0.0, (t - warm) / max(1, total - warm)))
+        factor *= 0.5 * (1.0 + math.cos(math.pi * u))
+    else:
+        raise ValueError(f"unknown lr_schedule {schedule!r} (expected constant, step or cosine)")
+    return float(recipe.lr) * factor
+
+
+def make_optimizer(params: list[torch.Tensor], recipe: Any) -> torch.optim.Optimizer:
+    """``sgd`` (momentum, weight decay) or ``adam`` (betas, weight decay) at the recipe's base lr."""
+    name = str(recipe.optimizer).lower()
+    weight_decay = float(getattr(recipe, "weight_decay", 0.0) or 0.0)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=float(recipe.lr), momentum=float(getattr(recipe, "momentum", 0.0) or 0.0),
+                               weight_decay=weight_decay)
+    if name == "adam":
+        betas = tuple(float(b) for b in (getattr(recipe, "betas", None) or (0.9, 0.999)))
+        return torch.optim.Adam(params, lr=float(recipe.lr), betas=betas, weight_decay=weight_decay)  # type: ignore[arg-type]
+    raise ValueError(f"unknown optimizer {recipe.optimizer!r} (expected sgd or adam)")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of ``model`` in eval mode on one split; restores the mode after."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
+    correct = torch.zeros((), dtype=torch.int64, device=x.device)
+    for start in range(0, len(y), EVAL_CHUNK):
+        logits = model(x[start:start + EVAL_CHUNK])
+        yb = y[start:start + EVAL_CHUNK]
+        loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
+        correct += (logits.argmax(dim=1) == yb).sum()
+    model.train(was_training)
+    n = max(1, len(y))
+    return float(loss_sum) / n, int(correct) / n
+
+
+def result_from_curve(curve: list[dict[str, Any]], *, iterations: int, wall_time_s: float, device: str,
+                      seed: int | None = None) -> TrainResult:
+    """A TrainResult from the evaluations of a run (the last point is the final model)."""
+    if not curve:
+        raise ValueError("a training run has at least one evaluation (the final one)")
+    best = min(range(len(curve)), key=lambda i: (curve[i]["val_loss"], i))
+    return TrainResult(
+        curve=curve,
+        final_test_accuracy=float(curve[-1]["test_accuracy"]),
+        final_test_loss=float(curve[-1]["test_loss"]),
+        early_stop_iteration=int(curve[best]["iteration"]),
+        early_stop_test_accuracy=float(curve[best]["test_accuracy"]),
+        iterations=int(iterations),
+        seed=seed,
+        device=device,
+        wall_time_s=float(wall_time_s),
+    )
+
+
+def _as_tensor(array: Any, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(array), dtype=dtype).to(device)
+
+
+def _mask_tensors(mask: Mapping[str, Any], params: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The mask as float tensors on each weight's device (1 = kept), checked against the model."""
+    out: dict[str, torch.Tensor] = {}
+    for name, m in mask.items():
+        if name not in params:
+            raise KeyError(f"mask names {name!r}, which is not a parameter of the model")
+        p = params[name]
+        t = torch.as_tensor(np.asarray(m.cpu() if isinstance(m, torch.Tensor) else m)).to(dtype=torch.bool)
+        if tuple(t.shape) != tuple(p.shape):
+            raise ValueError(f"mask {name!r} has shape {tuple(t.shape)}, the weight has {tuple(p.shape)}")
+        out[name] = t.to(device=p.device, dtype=p.dtype)
+    return out
+
+
+def _cuda_index(dev: torch.device) -> int:
+    return dev.index if dev.index is not None else torch.cuda.current_device()
+
+
+def _numpy_state(model: nn.Module) -> dict[str, np.ndarray]:
+    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def _augmenter(kind: str | None, seed: int) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The batch augmentation of the recipe (None for ``none``)."""
+    kind = (kind or "none").lower().replace("_", "-")
+    if kind == "none":
+        return None
+    if kind not in ("flip-crop", "flipcrop"):
+        raise ValueError(f"unknown augment {kind!r} (expected none or flip-crop)")
+    generator = torch.Generator().manual_seed(int(seed) + AUGMENT_SEED_OFFSET)
+
+    def flip_crop(x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            raise ValueError(f"flip-crop needs image batches [B, C, H, W], got shape {tuple(x.shape)}")
+        b, c, h, w = x.shape
+        pad = CROP_PADDING
+        flip = (torch.rand(b, generator=generator) < 0.5).to(x.device)
+        dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
+        dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        padded = F.pad(x, (pad, pad, pad, pad))
+        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+        cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+        return padded[torch.arange(b, device=x.device)[:, None, None, None],
+                      torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
+
+    return flip_crop
