@@ -1,0 +1,101 @@
+"""Environment variables and their defaults, in one place (like ``huggingface_hub.constants``).
+
+| variable | default | meaning |
+| --- | --- | --- |
+| ``TICKETHUB_ENDPOINT`` | ``http://127.0.0.1:8000`` | the registry's base URL |
+| ``TICKETHUB_TOKEN`` | (none; else the token file) | API token sent as ``Authorization: Bearer`` |
+| ``TICKETHUB_TOKEN_PATH`` | ``~/.config/tickethub/token`` | where ``ticket login`` stores the token |
+| ``TICKETHUB_CACHE`` | ``~/.cache/tickethub`` | downloaded tickets, in the huggingface_hub cache layout |
+| ``TICKETHUB_OFFLINE`` | off | ``1``/``true``/``yes``/``on``: make no network request, use the cache |
+| ``TICKETHUB_DATA`` | ``~/.cache/tickethub/datasets`` | dataset files (one folder per task) |
+
+The functions read the environment at each call, so a test or a long-lived process sees changes.
+The bundle limits (``TICKETHUB_MAX_*``) are read by ``ticketclient.validation.Limits.from_env``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ENDPOINT_ENV = "TICKETHUB_ENDPOINT"
+TOKEN_ENV = "TICKETHUB_TOKEN"
+TOKEN_PATH_ENV = "TICKETHUB_TOKEN_PATH"
+CACHE_ENV = "TICKETHUB_CACHE"
+OFFLINE_ENV = "TICKETHUB_OFFLINE"
+DATA_ENV = "TICKETHUB_DATA"
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:8000"
+DEFAULT_TOKEN_PATH = "~/.config/tickethub/token"
+DEFAULT_CACHE = "~/.cache/tickethub"
+DEFAULT_DATA = "~/.cache/tickethub/datasets"
+
+TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    """The variable's value, or ``default`` when it is unset or blank."""
+    value = os.environ.get(name)
+    return value.strip() if value and value.strip() else default
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = env_str(name)
+    return default if value is None else value.lower() in TRUE_VALUES
+
+
+def env_int(name: str, default: int) -> int:
+    """An integer variable (``1_000`` and ``1e6`` style values accepted); ValueError names the variable."""
+    value = env_str(name)
+    if value is None:
+        return default
+    try:
+        return int(value.replace("_", ""))
+    except ValueError:
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"{name}={value!r} is not an integer") from None
+        if not number.is_integer():
+            raise ValueError(f"{name}={value!r} is not an integer") from None
+        return int(number)
+
+
+def env_path(name: str, default: str) -> Path:
+    return Path(env_str(name, default) or default).expanduser()
+
+
+def endpoint() -> str:
+    return (env_str(ENDPOINT_ENV, DEFAULT_ENDPOINT) or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def token_path() -> Path:
+    return env_path(TOKEN_PATH_ENV, DEFAULT_TOKEN_PATH)
+
+
+def token() -> str | None:
+    """``TICKETHUB_TOKEN``, else the token stored by ``ticket login``, else None."""
+    value = env_str(TOKEN_ENV)
+    if value:
+        return value
+    try:
+        stored = token_path().read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return stored or None
+
+
+def cache_dir() -> Path:
+    return env_path(CACHE_ENV, DEFAULT_CACHE)
+
+
+def offline() -> bool:
+    return env_bool(OFFLINE_ENV)
+
+
+def data_dir() -> Path:
+    return env_path(DATA_ENV, DEFAULT_DATA)
+
+
+__all__ = ["endpoint", "token", "token_path", "cache_dir", "offline", "data_dir", "env_str", "env_bool",
+           "env_int", "env_path"]

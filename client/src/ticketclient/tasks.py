@@ -1,0 +1,109 @@
+"""The task registry (no torch): every task a ticket can be trained and verified on.
+
+A task fixes the data (loader in ``ticketclient.data``), its splits, the input shape and the number of
+classes; architectures are resolved against it (``spec.resolve(arch, info.input_shape, info.num_classes)``).
+The registry's Task table is seeded from :func:`all` (``manage.py sync_tasks``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ticketclient.errors import UnknownTaskError
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    name: str
+    title: str
+    input_shape: tuple[int, ...]
+    num_classes: int
+    train_size: int
+    val_size: int
+    test_size: int
+    default_family: str
+    description: str
+    source: str
+    #: how the splits are drawn (exactly what ``ticketclient.data`` does)
+    split: str
+    #: test accuracy of the default family's dense net with its default recipe, when known (a fraction)
+    dense_baseline_accuracy: float | None = None
+    #: suggested verification tolerance (accuracy points as a fraction) from measured seed spread
+    tolerance_hint: float = 0.02
+    #: the default family's args for this task
+    default_args: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {"train": self.train_size, "val": self.val_size, "test": self.test_size}
+
+    @property
+    def default_architecture(self) -> dict[str, object]:
+        return {"family": self.default_family, "args": dict(self.default_args)}
+
+
+TASKS: dict[str, TaskInfo] = {t.name: t for t in (
+    TaskInfo(
+        name="mnist1d", title="MNIST-1D", input_shape=(40,), num_classes=10,
+        train_size=3500, val_size=500, test_size=1000, default_family="mlp",
+        description="Greydanus's procedurally generated 1-D digits (length 40): small enough to find tickets on "
+                    "a laptop CPU in minutes, hard enough that tickets and random masks differ.",
+        source="the mnist1d package's generator with its default arguments (seed 42; 4,000 train / 1,000 test)",
+        split="validation = the last 500 of the 4,000 generated training examples; train = the first 3,500; "
+              "test = the generated 1,000",
+        dense_baseline_accuracy=None, tolerance_hint=0.03,
+        default_args={"hidden": [300, 100]},
+    ),
+    TaskInfo(
+        name="digits", title="Digits (8x8)", input_shape=(1, 8, 8), num_classes=10,
+        train_size=1197, val_size=300, test_size=300, default_family="mlp",
+        description="scikit-learn's 1,797 handwritten 8x8 digits (UCI optdigits test set).",
+        source="sklearn.datasets.load_digits (ships with scikit-learn)",
+        split="a fixed permutation (numpy default_rng(0)) of the 1,797 images: first 1,197 train, next 300 "
+              "validation, last 300 test; pixels / 16, standardised with the train split's mean and std",
+        dense_baseline_accuracy=None, tolerance_hint=0.03,
+        default_args={"hidden": [300, 100]},
+    ),
+    TaskInfo(
+        name="mnist", title="MNIST", input_shape=(1, 28, 28), num_classes=10,
+        train_size=55_000, val_size=5_000, test_size=10_000, default_family="lenet-300-100",
+        description="LeCun et al.'s 28x28 handwritten digits; the lottery ticket paper's LeNet-300-100 task.",
+        source="the IDX files (train-images-idx3-ubyte.gz ...), checked against their published MD5",
+        split="first 55,000 of the 60,000 training images train, last 5,000 validation; the 10,000 test images",
+        dense_baseline_accuracy=0.98, tolerance_hint=0.01,
+    ),
+    TaskInfo(
+        name="fashion-mnist", title="Fashion-MNIST", input_shape=(1, 28, 28), num_classes=10,
+        train_size=55_000, val_size=5_000, test_size=10_000, default_family="lenet-300-100",
+        description="Zalando's 28x28 clothing images, a drop-in harder MNIST.",
+        source="the Fashion-MNIST IDX files, checked against their published MD5",
+        split="as MNIST: first 55,000 train, last 5,000 validation, 10,000 test",
+        dense_baseline_accuracy=0.89, tolerance_hint=0.01,
+    ),
+    TaskInfo(
+        name="cifar10", title="CIFAR-10", input_shape=(3, 32, 32), num_classes=10,
+        train_size=45_000, val_size=5_000, test_size=10_000, default_family="conv-2",
+        description="Krizhevsky's 32x32 colour images in 10 classes; the paper's Conv-2/4/6, VGG and ResNet task.",
+        source="the binary version (cifar-10-binary.tar.gz; the pickled python version is never read)",
+        split="first 45,000 of the 50,000 training images train, last 5,000 validation; the 10,000 test images",
+        dense_baseline_accuracy=0.65, tolerance_hint=0.02,
+    ),
+)}
+
+
+def get(name: str) -> TaskInfo:
+    """The task called ``name``; :class:`~ticketclient.errors.UnknownTaskError` lists the known names."""
+    if not isinstance(name, str) or name not in TASKS:
+        raise UnknownTaskError(f"unknown task {name!r} (known tasks: {', '.join(TASKS)})")
+    return TASKS[name]
+
+
+def all() -> list[TaskInfo]:  # noqa: A001 - the brief's name; all_tasks() is an alias
+    """Every registered task, in registry order."""
+    return list(TASKS.values())
+
+
+all_tasks = all
+names = list(TASKS)
+
+__all__ = ["TaskInfo", "TASKS", "get", "all", "all_tasks"]
