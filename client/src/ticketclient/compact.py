@@ -262,7 +262,8 @@ def _nonzero(tensors: Mapping[str, np.ndarray], arch: Any) -> int:
 
 
 def _macs(arch: Any) -> int:
-    return int(sum(int(row.get("macs", 0) or 0) for row in arch.layer_table()))
+    """Dense multiply-adds of one forward pass of one example (every Linear and Conv2d weight)."""
+    return int(arch.forward_macs)
 
 
 def compact(architecture: Mapping[str, Any], tensors: Mapping[str, np.ndarray],
