@@ -47,8 +47,12 @@ def env_bool(name: str, default: bool = False) -> bool:
 def env_int(name: str, default: int) -> int:
     """An integer variable (``1_000`` and ``1e6`` style values accepted); ValueError names the variable."""
     value = env_str(name)
-    if value is None:
-        return default
+    return default if value is None else parse_int(name, value)
+
+
+def parse_int(name: str, value: str) -> int:
+    """``value`` of variable ``name`` as an integer (``1_000``, ``1e6`` accepted); ValueError names it."""
+    value = value.strip()
     try:
         return int(value.replace("_", ""))
     except ValueError:
@@ -98,4 +102,4 @@ def data_dir() -> Path:
 
 
 __all__ = ["endpoint", "token", "token_path", "cache_dir", "offline", "data_dir", "env_str", "env_bool",
-           "env_int", "env_path"]
+           "env_int", "env_path", "parse_int"]

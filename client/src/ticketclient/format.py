@@ -161,7 +161,7 @@ class Recipe:
         if not isinstance(milestones, list | tuple) or len(milestones) > MAX_MILESTONES:
             raise BundleError("wrong_type", f"{where}.milestones",
                               f"expected a list of at most {MAX_MILESTONES} iteration numbers")
-        ms = tuple(check_int(m, f"{where}.milestones[{j}]", low=1, high=iterations, error=BundleError)
+        ms = tuple(check_int(m, f"{where}.milestones[{j}]", low=1, high=MAX_ITERATIONS_HARD, error=BundleError)
                    for j, m in enumerate(milestones))
         if list(ms) != sorted(set(ms)):
             raise BundleError("bad_value", f"{where}.milestones", "milestones must be strictly increasing")
@@ -177,12 +177,12 @@ class Recipe:
             weight_decay=_float(d, "weight_decay", where, dflt.weight_decay, low=0.0, high=1.0),
             batch_size=_int(d, "batch_size", where, low=1, high=65_536),
             iterations=iterations,
-            warmup_iterations=_int(d, "warmup_iterations", where, 0, low=0, high=iterations),
+            warmup_iterations=_int(d, "warmup_iterations", where, 0, low=0, high=MAX_ITERATIONS_HARD),
             lr_schedule=schedule,
             milestones=ms,
             gamma=_float(d, "gamma", where, dflt.gamma, low=0.0, low_open=True, high=1.0),
             rewind_iteration=_int(d, "rewind_iteration", where, 0, low=0, high=iterations),
-            eval_every=_int(d, "eval_every", where, dflt.eval_every, low=1, high=iterations),
+            eval_every=_int(d, "eval_every", where, dflt.eval_every, low=1, high=MAX_ITERATIONS_HARD),
             augment=_choice(d, "augment", where, AUGMENTS, dflt.augment),
         )
         return recipe
@@ -467,9 +467,8 @@ def read_header(data: bytes, label: str = "file", *, max_header_bytes: int = DEF
                 isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
             raise BundleError("header_invalid", where, "data_offsets must be two integers [begin, end]")
         begin, end = offsets
-        if not 0 <= begin <= end <= size:
-            raise BundleError("bad_offsets", where, f"data_offsets [{begin}, {end}] point outside the "
-                                                    f"{size:,} bytes of tensor data")
+        if not 0 <= begin <= end:
+            raise BundleError("bad_offsets", where, f"data_offsets [{begin}, {end}] are not a valid byte range")
         expected = math.prod(shape) * DTYPES[dtype][1]
         if end - begin != expected:
             raise BundleError("bad_offsets", where, f"a {dtype} tensor of shape {shape} needs {expected:,} bytes, "
@@ -478,12 +477,16 @@ def read_header(data: bytes, label: str = "file", *, max_header_bytes: int = DEF
     cursor = 0
     for name, (_, _, (begin, end)) in sorted(tensors.items(), key=lambda kv: kv[1][2]):
         if begin != cursor:
-            raise BundleError("bad_offsets", f"{field_}:{name}", f"tensor data must be contiguous: "
-                                                                f"expected to start at byte {cursor:,}, starts at {begin:,}")
+            raise BundleError("bad_offsets", f"{field_}:{name}",
+                              f"tensor data must be contiguous: expected the tensor to start at byte {cursor:,} of "
+                              f"the data, the header says {begin:,} (the header points out of range)")
         cursor = end
-    if cursor != size:
+    if cursor > size:
+        raise BundleError("truncated", field_, f"the header declares {cursor:,} bytes of tensor data but the file "
+                                               f"holds only {size:,}: the file is truncated")
+    if cursor < size:
         raise BundleError("bad_offsets", field_, f"the tensors cover {cursor:,} bytes but the file holds {size:,} "
-                                                 f"bytes of data (trailing or missing bytes)")
+                                                 f"bytes of data (trailing bytes)")
     return SafetensorsHeader(tensors=tensors, metadata=dict(metadata), data_start=start)
 
 
@@ -505,7 +508,7 @@ def load_safetensors(data: bytes, label: str = "file", **header_checks: Any) -> 
 def save_safetensors(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> bytes:
     from safetensors.numpy import save
 
-    return save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=dict(metadata))
+    return save({k: np.require(v, requirements="C") for k, v in tensors.items()}, metadata=dict(metadata))
 
 
 # --- the bundle -------------------------------------------------------------------------------------------
