@@ -32,7 +32,8 @@ DOCKER = ROOT / "docker"
 COMPOSE = DOCKER / "compose.yaml"
 COMPOSE_GPUS = DOCKER / "compose.gpus.yaml"
 COMPOSE_NODE = DOCKER / "compose.worker-node.yaml"
-ALL_COMPOSE_FILES = (COMPOSE, COMPOSE_GPUS, COMPOSE_NODE)
+COMPOSE_EXPOSE = DOCKER / "compose.expose.yaml"
+ALL_COMPOSE_FILES = (COMPOSE, COMPOSE_GPUS, COMPOSE_NODE, COMPOSE_EXPOSE)
 
 #: Services built from our own Dockerfiles (they run our code, so their environment is ours to check).
 OUR_DOCKERFILES = {"docker/Dockerfile.web", "docker/Dockerfile.worker"}
@@ -200,6 +201,19 @@ def dockerignore_excludes(relpath: str, patterns: list[str]) -> bool:
         if any(regex.match(c) for c in candidates):
             excluded = not negate
     return excluded
+
+
+def tracked_files(folder: str) -> list[str]:
+    """Files of ``folder`` that git tracks (what a clean checkout builds from); all files outside git."""
+    try:
+        out = subprocess.run(["git", "ls-files", "--", folder], cwd=ROOT, capture_output=True, text=True, check=True)
+        files = out.stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        files = []
+    if files:
+        return files
+    return [p.relative_to(ROOT).as_posix() for p in (ROOT / folder).rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and not any(x.endswith(".egg-info") for x in p.parts)]
 
 
 def dockerignore_patterns() -> list[str]:
@@ -371,6 +385,18 @@ def test_worker_node_file_runs_gpu_workers_against_shared_storage():
         assert "depends_on" not in service, f"{name}: the hub's services are not in this project"
 
 
+def test_expose_file_publishes_only_the_database_and_broker_on_the_private_address(services):
+    exposed = load_compose(COMPOSE_EXPOSE)["services"]
+    assert set(exposed) == {"postgres", "redis"}
+    for name, service in exposed.items():
+        assert set(service) == {"ports"}, f"{name}: compose.expose.yaml should only publish ports"
+        for port in service["ports"]:
+            assert port.startswith("${TICKETHUB_PRIVATE_ADDRESS:?"), f"{name} is published beyond the private address"
+    for name, service in services.items():
+        if name != "web":
+            assert not service.get("ports"), f"compose.yaml publishes {name}; only web is public"
+
+
 def test_start_order_waits_for_healthy_dependencies(services):
     for name, service in services.items():
         for dep, condition in depends_on(service).items():
@@ -442,7 +468,7 @@ def test_image_environment_is_read_by_our_code_or_the_runtime(dockerfile):
 def test_env_example_documents_exactly_the_compose_variables(compose_file, env_file):
     used = compose_interpolations(compose_file)
     if compose_file == COMPOSE:
-        used |= compose_interpolations(COMPOSE_GPUS)
+        used |= compose_interpolations(COMPOSE_GPUS) | compose_interpolations(COMPOSE_EXPOSE)
     documented = env_file_names(env_file)
     assert used - documented == set(), f"{env_file.name} lacks {sorted(used - documented)}"
     unused = {n for n in documented - used if not n.startswith("COMPOSE_")}
@@ -481,17 +507,16 @@ def test_copy_sources_exist_and_are_not_dockerignored(dockerfile):
     for source in sources:
         assert (ROOT / source).exists(), f"{dockerfile} copies {source}, which is not in the repository"
         assert not dockerignore_excludes(source, patterns), f"{dockerfile} copies {source}, which .dockerignore drops"
-        if (ROOT / source).is_dir():  # the files inside must survive too (e.g. client/pyproject.toml)
-            for child in (ROOT / source).rglob("*"):
-                rel = child.relative_to(ROOT).as_posix()
-                if child.is_file() and "__pycache__" not in rel and ".egg-info" not in rel:
-                    assert not dockerignore_excludes(rel, patterns), f".dockerignore drops {rel}"
+        if (ROOT / source).is_dir():  # the tracked files inside must survive too (e.g. client/pyproject.toml)
+            for rel in tracked_files(source):
+                assert not dockerignore_excludes(rel, patterns), f".dockerignore drops {rel}"
 
 
 def test_dockerignore_keeps_local_state_and_secrets_out():
     patterns = dockerignore_patterns()
     for path in (".git/HEAD", ".venv/bin/python", "var/hub.sqlite3", "docker/.env", "docker/worker-node.env",
-                 "tests/conftest.py", "registry/__pycache__/x.pyc", "client/src/ticketclient.egg-info/PKG-INFO"):
+                 "tests/conftest.py", "registry/__pycache__/x.pyc", "client/src/ticketclient.egg-info/PKG-INFO",
+                 "client/build/lib/ticketclient/stale.py"):
         assert dockerignore_excludes(path, patterns), f".dockerignore lets {path} into the build context"
 
 
@@ -650,9 +675,8 @@ def test_docker_compose_config_resolves_the_real_files(tmp_path):
     cmd = compose_command()
     if cmd is None:
         pytest.skip("no Compose v2 (docker compose plugin, docker-compose v2 or $DOCKER_COMPOSE) on this machine")
-    env_file = _filled_env_file(DOCKER / ".env.example", tmp_path, SECRETS)
-
-    result = _compose_config(cmd, [COMPOSE, COMPOSE_GPUS], env_file, "gpu", "cpu")
+    env_file = _filled_env_file(DOCKER / ".env.example", tmp_path, {**SECRETS, "TICKETHUB_PRIVATE_ADDRESS": "10.8.0.1"})
+    result = _compose_config(cmd, [COMPOSE, COMPOSE_GPUS, COMPOSE_EXPOSE], env_file, "gpu", "cpu")
     assert result.returncode == 0, result.stderr
     resolved = yaml.safe_load(result.stdout)["services"]
     assert REQUIRED_SERVICES <= set(resolved)
@@ -665,6 +689,7 @@ def test_docker_compose_config_resolves_the_real_files(tmp_path):
         else:
             assert devices == [], name
     assert len(set(gpu_ids)) == len(gpu_ids) >= 2, f"GPU workers share a device: {gpu_ids}"
+    assert [(p["host_ip"], p["published"]) for p in resolved["redis"]["ports"]] == [("10.8.0.1", "6379")]
     web_env = resolved["web"]["environment"]
     assert web_env["DATABASE_URL"] == "postgres://tickethub:pgsecret@postgres:5432/tickethub"
     assert web_env["CELERY_BROKER_URL"] == "redis://:redissecret@redis:6379/0"
