@@ -641,7 +641,8 @@ def compose_command() -> list[str] | None:
             out = subprocess.run([*cmd, "version"], capture_output=True, text=True, timeout=30)
         except OSError:
             continue
-        if out.returncode == 0 and re.search(r"v?2\.\d+", out.stdout):
+        version = re.search(r"version v?(\d+)\.", out.stdout, re.I)
+        if out.returncode == 0 and version and int(version.group(1)) >= 2:  # v1 (python) lacks the spec
             return cmd
     return None
 
