@@ -572,6 +572,29 @@ def test_worker_image_installs_the_client_torch_pin_from_a_cuda_index(services):
         assert service["build"]["args"]["TORCH_VERSION"] == pin
 
 
+def _run_worker_torch_guard(torch_version: str, expect_cuda: str) -> subprocess.CompletedProcess:
+    """The worker Dockerfile's build-time torch check, run here against this environment's torch."""
+    guard = [i.args for i in dockerfile_instructions(DOCKER / "Dockerfile.worker")
+             if i.keyword == "RUN" and "python -c" in i.args and "import sys, torch" in i.args]
+    assert len(guard) == 1, "Dockerfile.worker should check the installed torch once"
+    command = "python -c" + guard[0].split("python -c", 1)[1]
+    env = dict(os.environ, TORCH_VERSION=torch_version, EXPECT_CUDA=expect_cuda,
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.run(["sh", "-c", command], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_worker_build_fails_on_the_wrong_torch():
+    torch = pytest.importorskip("torch")
+    installed = torch.__version__.split("+")[0]
+    ok = _run_worker_torch_guard(installed, "0")
+    assert ok.returncode == 0, ok.stderr
+    wrong = _run_worker_torch_guard("1.0.0", "0")
+    assert wrong.returncode != 0 and "expected 1.0.0" in wrong.stderr
+    if torch.version.cuda is None:
+        cpu_in_gpu_image = _run_worker_torch_guard(installed, "1")
+        assert cpu_in_gpu_image.returncode != 0 and "CPU-only torch" in cpu_in_gpu_image.stderr
+
+
 def test_hub_requirements_are_the_project_dependencies():
     out = subprocess.run([sys.executable, str(DOCKER / "hub_requirements.py"), str(ROOT / "pyproject.toml")],
                          check=True, capture_output=True, text=True).stdout.split()
