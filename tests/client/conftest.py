@@ -4,34 +4,40 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
+import sys
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.signals import request_started
 
 _counter = itertools.count(1)
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+class RequestLog(list):
+    """(method, path) of every request; ``authorizations`` holds each request's Authorization header."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.authorizations: list[str | None] = []
+
+    def clear(self) -> None:
+        super().clear()
+        self.authorizations.clear()
 
 
 @pytest.fixture
-def hub_storage(settings, tmp_path: Path) -> Path:
-    """Point the default storage at a fresh folder for this test."""
-    location = tmp_path / "media"
-    location.mkdir()
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(location)}},
-    }
-    return location
-
-
-@pytest.fixture
-def request_log() -> Iterator[list[tuple[str, str]]]:
+def request_log() -> Iterator[RequestLog]:
     """(method, path) of every request the live server (same process) handles during the test."""
-    log: list[tuple[str, str]] = []
+    log = RequestLog()
 
     def record(sender, environ, **kwargs) -> None:
         log.append((environ["REQUEST_METHOD"], environ["PATH_INFO"]))
+        log.authorizations.append(environ.get("HTTP_AUTHORIZATION"))
 
     request_started.connect(record, weak=False)
     yield log
@@ -58,7 +64,7 @@ def user_token() -> Callable:
 
 
 @pytest.fixture
-def make_revision(hub_storage: Path, make_user) -> Callable:
+def make_revision(make_user) -> Callable:
     """Store raw files as a revision of a ticket (no validation): for tests of the protocol alone."""
     from registry.tickets import blobs
     from registry.tickets.models import Revision, RevisionFile, Status, Task, Ticket
@@ -87,3 +93,121 @@ def make_revision(hub_storage: Path, make_user) -> Callable:
         return revision
 
     return make
+
+
+_BROKER_PREFIX = f"client-tests-{os.environ.get('TEST_DB_SUFFIX', 'main')}-{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture(autouse=True)
+def private_broker(request):
+    """Submissions enqueue verifications: send them under a key prefix of this session (no worker listens)."""
+    if "settings" not in request.fixturenames and request.node.get_closest_marker("django_db") is None \
+            and "live_server" not in request.fixturenames:
+        yield None
+        return
+    settings = request.getfixturevalue("settings")
+    settings.CELERY_BROKER_URL = REDIS_URL
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": _BROKER_PREFIX}
+    yield _BROKER_PREFIX
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{_BROKER_PREFIX}*"))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture
+def hub_env(live_server, tmp_path: Path, monkeypatch) -> dict[str, Any]:
+    """Client keyword arguments for the live registry, with a fresh cache; HF/TICKETHUB env cleared."""
+    for var in ("TICKETHUB_ENDPOINT", "TICKETHUB_TOKEN", "TICKETHUB_CACHE", "TICKETHUB_OFFLINE", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("TICKETHUB_TOKEN_PATH", str(tmp_path / "token"))
+    return {"endpoint": live_server.url, "cache_dir": tmp_path / "cache"}
+
+
+@pytest.fixture
+def registry_tasks(transactional_db) -> None:
+    """The task rows (seeded by a migration, but flushed between transactional tests)."""
+    from registry.tickets.models import Task
+    from registry.tickets.taskseed import sync_tasks
+
+    sync_tasks(Task)
+
+
+@pytest.fixture
+def publish(registry_tasks, make_bundle, make_user, make_revision) -> Callable:
+    """``publish(name, density=, accuracy=, status="verified", owner=, task=)`` -> (revision, BundleBytes).
+
+    Stores a real bundle (made by the shared bundle factory) as a revision, then records a finished
+    own-task verification (what a worker writes) and the status through the registry's service, unless
+    ``status`` says otherwise. The REST submission path is walked by the end-to-end test.
+    """
+    from django.utils import timezone
+    from ticketclient.format import TicketBundle
+
+    from registry.tickets import services
+    from registry.tickets.models import Status
+    from registry.verifications.models import Verification, VerificationRun
+
+    def make(name: str, *, density: float = 0.2, accuracy: float = 0.6, status: str = Status.VERIFIED, owner=None,
+             task: str = "mnist1d", seed: int = 0, bundle=None):
+        b = bundle or make_bundle(task=task, density=density, seed=seed, accuracy=accuracy)
+        measured = TicketBundle.from_bytes(config=b.config, init=b.init, mask=b.mask).density
+        revision = make_revision(name, b.by_path(), status=Status.PENDING, owner=owner, task=task,
+                                 density=measured, verified_accuracy=None)
+        if status in (Status.VERIFIED, Status.REJECTED):
+            verification = Verification.objects.create(
+                revision=revision, task=task, kind="own", status=status, winning=status == Status.VERIFIED,
+                reason="test record", policy={"seeds": 1, "statistic": "median", "tolerance": 0.03},
+                decision={"verified": status == Status.VERIFIED, "ticket_statistic": accuracy, "tolerance": 0.03,
+                          "control_statistics": {"random_mask": accuracy - 0.1}},
+                claimed_accuracy=accuracy, measured_density=measured, finished_at=timezone.now(),
+            )
+            VerificationRun.objects.create(verification=verification, role="ticket", seed=0,
+                                           final_test_accuracy=accuracy)
+        if status != Status.PENDING:
+            revision = services.set_revision_status(
+                revision.pk, status, verified_accuracy=accuracy if status == Status.VERIFIED else None)
+        return revision, b
+
+    return make
+
+
+# --- a real verifier worker (the verifier's test harness, tests/verifier/verifier_workers.py) -----------
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "verifier"))
+
+
+@pytest.fixture
+def verifier_worker(private_broker, transactional_db, tmp_path: Path) -> Iterator[Callable]:
+    """``verifier_worker(**env)`` starts a real ``celery worker`` on this test's database, storage and
+    broker prefix (the one the registry's producer uses here); all are stopped at teardown."""
+    from django.core.files.storage import default_storage
+    from django.db import connection
+    from verifier_workers import FAST_RECOVERY_ENV, WorkerProcess
+
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env.update(FAST_RECOVERY_ENV)
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "registry.settings",
+        "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "CELERY_BROKER_URL": REDIS_URL,
+        "VERIFIER_BROKER_PREFIX": private_broker,
+        "PYTHONUNBUFFERED": "1",
+        "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "2"),
+        "TICKETHUB_MEDIA_ROOT": str(default_storage.location),
+        "TICKETHUB_STORAGE": "fs",
+    })
+    started: list[Any] = []
+
+    def start(**extra: str):
+        worker = WorkerProcess({**env, **extra}, tmp_path / f"worker{len(started)}.log",
+                               name=f"client-verifier{len(started)}-{uuid.uuid4().hex[:6]}")
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()

@@ -69,7 +69,7 @@ def pull(name: str | None = None, revision: str | None = None, *, task: str | No
     if best is None:
         under = f" with density <= {max_density}" if max_density is not None else ""
         raise TicketNotFoundError(f"No published ticket for task {task!r}{under} on {settings.endpoint}.")
-    pulled = hub.pull_files(best["id"], best["sha"], settings=settings, info=best)
+    pulled = hub.pull_files(best["id"], best["sha"], settings=settings, info=best, main_commit=True)
     return Ticket.from_pulled(pulled)
 
 

@@ -153,6 +153,8 @@ def translate(err: Exception, *, name: str, revision: str | None, endpoint: str)
         return err
     if isinstance(err, OfflineModeIsEnabled):
         return OfflineError(f"{what} is not in the cache and offline mode is on (HF_HUB_OFFLINE or TICKETHUB_OFFLINE).")
+    if isinstance(err, GatedRepoError):  # a subclass of RepositoryNotFoundError: test it first
+        return UnauthorizedError(_server_message(err))
     if isinstance(err, RepositoryNotFoundError):
         return TicketNotFoundError(f"No ticket named {name!r} on {endpoint}.")
     if isinstance(err, RevisionNotFoundError):
@@ -162,8 +164,6 @@ def translate(err: Exception, *, name: str, revision: str | None, endpoint: str)
         return TicketNotFoundError(f"{_server_message(err)} ({what} on {endpoint})")
     if isinstance(err, RemoteEntryNotFoundError):
         return TicketNotFoundError(f"{_server_message(err)} ({what} on {endpoint})")
-    if isinstance(err, GatedRepoError):
-        return UnauthorizedError(_server_message(err))
     if isinstance(err, HfHubHTTPError) and err.response is not None and err.response.status_code in (401, 403):
         hint = "" if err.response.status_code == 403 else " (set TICKETHUB_TOKEN or run `ticket login`)"
         return UnauthorizedError(f"{endpoint} refused the token: {_server_message(err)}{hint}")
@@ -379,13 +379,17 @@ def _download(settings: HubSettings, name: str, info: dict[str, Any], *, include
 
 
 def pull_files(name: str, revision: str | None = None, *, settings: HubSettings,
-               include_unpublished: bool = False, info: dict[str, Any] | None = None) -> PulledFiles:
+               include_unpublished: bool = False, info: dict[str, Any] | None = None,
+               main_commit: bool = False) -> PulledFiles:
     """Fetch (or find in the cache) the files of ``name`` at ``revision`` (None = ``main``).
 
     - offline: the cache only (``revision`` None reads the ref recorded by the last online pull);
     - ``revision`` a commit id and the files cached: no request;
     - otherwise one model-info request (skipped when ``info`` is given, e.g. from a listing), then
       ``hf_hub_download`` by commit id for each file (no request for the files already cached).
+
+    ``main_commit`` says that ``revision`` is the ticket's current ``main`` (a listing said so): the
+    cache records it, as for an unpinned pull, so offline pulls by name or task find it.
     """
     ref = UNPUBLISHED_REF if include_unpublished else "main"
     pinned = revision is not None and _COMMIT.match(revision) is not None
@@ -402,6 +406,12 @@ def pull_files(name: str, revision: str | None = None, *, settings: HubSettings,
         cached = _from_cache(settings, name, revision)  # type: ignore[arg-type]
         if cached is not None:
             return cached
+    if pinned and main_commit:
+        cached = _from_cache(settings, name, revision)  # type: ignore[arg-type]
+        if cached is not None:  # a listing named this commit: no request, but remember it as main
+            _write_ref(settings, name, ref, cached.commit)
+            cached.info, cached.source = info, "network"
+            return cached
     if info is None:
         try:
             info = model_info(settings, name, revision, include_unpublished=include_unpublished)
@@ -415,8 +425,8 @@ def pull_files(name: str, revision: str | None = None, *, settings: HubSettings,
             cached.extra["stale"] = True
             return cached
     pulled = _download(settings, name, info, include_unpublished=include_unpublished)
-    if not pinned:
-        _write_ref(settings, name, revision or ref, pulled.commit)
+    if not pinned or main_commit:
+        _write_ref(settings, name, ref if main_commit else (revision or ref), pulled.commit)
     return pulled
 
 
