@@ -1,0 +1,81 @@
+"""Forms of the catalog pages: the catalog's filters (from the query string), sign-up, token creation."""
+
+from __future__ import annotations
+
+from django import forms
+
+from registry.tickets.models import Status
+from registry.tickets.selectors import SORTS, TicketFilters
+
+SORT_CHOICES = [
+    ("accuracy", "verified accuracy (best first)"),
+    ("density", "density (sparsest first)"),
+    ("newest", "newest first"),
+    ("downloads", "downloads (most first)"),
+]
+assert {key for key, _ in SORT_CHOICES} == set(SORTS), "catalog sort menu out of step with selectors.SORTS"
+
+STATUS_CHOICES = [("", "any status")] + [(s.value, s.label) for s in Status]
+
+
+class CatalogFilterForm(forms.Form):
+    """The catalog's query string: ``q, task, arch, dmin, dmax (percent), status, verified, sort, page``."""
+
+    q = forms.CharField(required=False, max_length=100, label="Search",
+                        widget=forms.TextInput(attrs={"placeholder": "name, architecture, task or owner",
+                                                      "type": "search"}))
+    task = forms.CharField(required=False, max_length=64)
+    arch = forms.CharField(required=False, max_length=64, label="Architecture")
+    dmin = forms.FloatField(required=False, min_value=0, max_value=100, label="Density from (%)",
+                            widget=forms.NumberInput(attrs={"step": "any", "placeholder": "0"}))
+    dmax = forms.FloatField(required=False, min_value=0, max_value=100, label="to (%)",
+                            widget=forms.NumberInput(attrs={"step": "any", "placeholder": "100"}))
+    status = forms.ChoiceField(required=False, choices=STATUS_CHOICES)
+    verified = forms.BooleanField(required=False, label="verified only")
+    sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("dmin") is not None and data.get("dmax") is not None and data["dmin"] > data["dmax"]:
+            raise forms.ValidationError("The density range is empty: 'from' is larger than 'to'.")
+        return data
+
+    def to_filters(self) -> tuple[TicketFilters, bool]:
+        """The filters for :func:`ticket_list`, and whether they contradict each other (no result)."""
+        data = self.cleaned_data if self.is_valid() else {}
+        status = data.get("status") or ""
+        statuses: tuple[str, ...] = (status,) if status else ()
+        empty = False
+        if data.get("verified"):
+            empty = bool(status) and status != Status.VERIFIED
+            statuses = (Status.VERIFIED,)
+        return TicketFilters(
+            task=data.get("task") or None,
+            architecture=data.get("arch") or None,
+            density_min=data["dmin"] / 100 if data.get("dmin") is not None else None,
+            density_max=data["dmax"] / 100 if data.get("dmax") is not None else None,
+            statuses=statuses,
+            search=(data.get("q") or "").strip() or None,
+            sort=data.get("sort") or "newest",
+        ), empty
+
+
+class SignUpForm(forms.Form):
+    username = forms.RegexField(regex=r"^[A-Za-z0-9_.-]{3,40}$", max_length=40,
+                                help_text="3 to 40 letters, digits, '.', '_' or '-'.",
+                                error_messages={"invalid": "Use 3 to 40 letters, digits, '.', '_' or '-'."})
+    email = forms.EmailField(required=False, help_text="Optional; only for account recovery.")
+    password1 = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
+    password2 = forms.CharField(label="Password again", widget=forms.PasswordInput, strip=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password1") and data.get("password1") != data.get("password2"):
+            self.add_error("password2", "The two passwords differ.")
+        return data
+
+
+class TokenForm(forms.Form):
+    name = forms.RegexField(regex=r"^[A-Za-z0-9 _.:-]{1,64}$", max_length=64, label="Token name",
+                            widget=forms.TextInput(attrs={"placeholder": "e.g. laptop or ci"}),
+                            error_messages={"invalid": "Use 1 to 64 letters, digits, spaces or '_.:-'."})

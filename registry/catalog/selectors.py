@@ -1,0 +1,206 @@
+"""Reads of the web catalog. Every page runs a fixed number of queries whatever the number of tickets:
+lists are paginated in SQL, per-row facts (the winning flag, control statistics) come from subqueries in
+the same SELECT, and plots read one column set once per change of their data.
+
+Filtering and sorting reuse :func:`registry.tickets.selectors.ticket_list` (one vocabulary with the API).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models.fields.json import KT
+
+from registry.catalog.plots import FrontierPoint, RunCurve
+from registry.tickets.models import Revision, RevisionFile, Status, Task, Ticket
+from registry.tickets.selectors import TicketFilters, ticket_list
+from registry.verifications.models import Verification, VerificationRun
+
+CATALOG_PAGE_SIZE = 25
+LEADERBOARD_PAGE_SIZE = 50
+NEWEST_ON_HOME = 8
+#: The columns a list row shows. Rows never join the revisions table (the ticket row carries the latest
+#: revision's density and accuracies), so PostgreSQL sorts and limits tickets alone before joining owners.
+LIST_FIELDS = ("name", "owner__username", "task__name", "family", "status", "latest_revision_id", "density",
+               "claimed_accuracy", "verified_accuracy", "downloads", "created_at", "updated_at")
+
+
+def _list_rows(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    return qs.select_related(None).select_related("owner", "task").only(*LIST_FIELDS)
+
+
+def _own_verification(field: str) -> Subquery:
+    """A column of the latest revision's own verification, for use in ``annotate``."""
+    return Subquery(
+        Verification.objects.filter(revision=OuterRef("latest_revision"), kind=Verification.Kind.OWN).values(field)[:1]
+    )
+
+
+def with_verification_columns(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    """Annotate each ticket with ``winning`` and the control statistics of its latest own verification."""
+    return qs.annotate(
+        winning=_own_verification("winning"),
+        reinit_accuracy=Subquery(
+            Verification.objects.filter(revision=OuterRef("latest_revision"), kind=Verification.Kind.OWN)
+            .annotate(v=KT("decision__control_statistics__reinit")).values("v")[:1]
+        ),
+        random_mask_accuracy=Subquery(
+            Verification.objects.filter(revision=OuterRef("latest_revision"), kind=Verification.Kind.OWN)
+            .annotate(v=KT("decision__control_statistics__random_mask")).values("v")[:1]
+        ),
+    )
+
+
+# --- home ---------------------------------------------------------------------------------------------
+
+
+def task_summaries() -> QuerySet[Task]:
+    """Every task with its number of verified (published) tickets and of all listed tickets; one query."""
+    return Task.objects.annotate(
+        verified_count=Count("tickets", filter=Q(tickets__status=Status.VERIFIED)),
+        listed_count=Count("tickets", filter=~Q(tickets__status=Status.WITHDRAWN)),
+        best_accuracy=Max("tickets__verified_accuracy", filter=Q(tickets__status=Status.VERIFIED)),
+    ).order_by("name")
+
+
+def newest_verified(limit: int = NEWEST_ON_HOME) -> list[Ticket]:
+    """The most recently verified published tickets (their status changed last); one query."""
+    return list(_list_rows(Ticket.objects.filter(status=Status.VERIFIED)).order_by("-updated_at", "-id")[:limit])
+
+
+# --- catalog ------------------------------------------------------------------------------------------
+
+
+def catalog_page(filters: TicketFilters, page_number: int | str, *, empty: bool = False) -> Page:
+    """One page of the catalog; two queries (count and rows). ``empty`` short-cuts contradictory filters."""
+    qs = _list_rows(ticket_list(filters))
+    if empty:
+        qs = qs.none()
+    qs = with_verification_columns(qs)
+    return Paginator(qs, CATALOG_PAGE_SIZE).get_page(page_number)
+
+
+def architectures() -> list[str]:
+    """Architecture families of listed tickets, for the filter menu; one query."""
+    return list(
+        Ticket.objects.exclude(status=Status.WITHDRAWN).exclude(family="")
+        .order_by("family").values_list("family", flat=True).distinct()
+    )
+
+
+# --- leaderboards -------------------------------------------------------------------------------------
+
+
+def leaderboard_queryset(task: Task) -> QuerySet[Ticket]:
+    """The verified tickets of ``task``, best verified accuracy first, then the sparser, then the older."""
+    qs = _list_rows(Ticket.objects.filter(task=task, status=Status.VERIFIED)).order_by(
+        "-verified_accuracy", "density", "created_at", "id")
+    return with_verification_columns(qs)
+
+
+def leaderboard_page(task: Task, page_number: int | str) -> Page:
+    return Paginator(leaderboard_queryset(task), LEADERBOARD_PAGE_SIZE).get_page(page_number)
+
+
+def frontier_version(task: Task) -> dict[str, Any]:
+    """What the task's plot depends on, in one aggregate query (the plot's cache key is made from it)."""
+    agg = Ticket.objects.filter(task=task, status=Status.VERIFIED).aggregate(
+        n=Count("id"), changed=Max("updated_at"), last_id=Max("id")
+    )
+    return {"task": task.name, "baseline": task.dense_baseline_accuracy, **agg}
+
+
+def frontier_points(task: Task) -> list[FrontierPoint]:
+    """Every verified ticket of ``task`` with its controls' statistics; one query."""
+    rows = (
+        Ticket.objects.filter(task=task, status=Status.VERIFIED, density__isnull=False,
+                              verified_accuracy__isnull=False)
+        .annotate(controls=_own_verification("decision__control_statistics"))
+        .values_list("name", "density", "verified_accuracy", "controls")
+    )
+    points = []
+    for name, density, accuracy, controls in rows:
+        stats = {role: float(v) for role, v in (controls or {}).items()
+                 if role in ("reinit", "random_mask") and isinstance(v, int | float)}
+        points.append(FrontierPoint(name=name, density=density, accuracy=accuracy, controls=stats))
+    return points
+
+
+# --- ticket page --------------------------------------------------------------------------------------
+
+
+def ticket_revisions(ticket: Ticket) -> list[Revision]:
+    return list(ticket.revisions.defer("config", "architecture", "layer_densities", "budget").order_by("-number"))
+
+
+def files_of(revision: Revision) -> list[RevisionFile]:
+    return list(revision.files.order_by("path"))
+
+
+@dataclass(frozen=True)
+class RoleSummary:
+    """The runs of one role in a verification, summarised for the page."""
+
+    role: str
+    label: str
+    accuracies: list[float]
+    statistic: float | None
+    spread: float | None
+    mean: float | None
+    std: float | None
+
+    @property
+    def low(self) -> float | None:
+        return min(self.accuracies) if self.accuracies else None
+
+    @property
+    def high(self) -> float | None:
+        return max(self.accuracies) if self.accuracies else None
+
+
+ROLE_ORDER = ["ticket", "reinit", "random_mask", "supermask"]
+
+
+def role_summaries(verification: Verification) -> list[RoleSummary]:
+    """Per role: its runs' final test accuracies, the policy's statistic and spread (from the decision),
+    and the plain mean and standard deviation over seeds."""
+    decision = verification.decision or {}
+    statistics = dict(decision.get("control_statistics") or {})
+    if decision.get("ticket_statistic") is not None:
+        statistics["ticket"] = decision["ticket_statistic"]
+    spreads = decision.get("spreads") or {}
+    by_role: dict[str, list[float]] = {}
+    for run in verification.runs.all():
+        by_role.setdefault(run.role, []).append(run.final_test_accuracy)
+    labels = dict(VerificationRun.Role.choices)
+    out = []
+    for role in sorted(set(by_role) | set(statistics), key=lambda r: ROLE_ORDER.index(r) if r in ROLE_ORDER else 9):
+        values = by_role.get(role, [])
+        mean = sum(values) / len(values) if values else None
+        std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else None
+        out.append(RoleSummary(role=role, label=labels.get(role, role), accuracies=values,
+                               statistic=statistics.get(role), spread=spreads.get(role), mean=mean, std=std))
+    return out
+
+
+def run_curves(verification: Verification) -> list[RunCurve]:
+    curves = []
+    for run in verification.runs.all():
+        points = [p for p in (run.curve or []) if isinstance(p, dict) and "iteration" in p]
+        curves.append(RunCurve(role=run.role, seed=run.seed, iterations=[int(p["iteration"]) for p in points],
+                               accuracies=[float(p.get("test_accuracy") or 0.0) for p in points]))
+    return curves
+
+
+def curve_version(verification: Verification) -> dict[str, Any]:
+    return {"verification": verification.pk, "updated": verification.updated_at,
+            "runs": [(r.pk, r.role, r.seed) for r in verification.runs.all()]}
+
+
+def tickets_of(user: Any) -> QuerySet[Ticket]:
+    """Every ticket ``user`` owns, withdrawn ones included, newest first."""
+    qs = _list_rows(Ticket.objects.filter(owner=user)).order_by("-created_at", "-id")
+    return with_verification_columns(qs)

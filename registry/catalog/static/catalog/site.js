@@ -1,0 +1,77 @@
+// Progressive enhancement only: copy buttons, confirmations, live verification progress.
+(function () {
+  "use strict";
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    return new Promise(function (resolve, reject) {
+      var area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.style.position = "absolute";
+      area.style.left = "-9999px";
+      document.body.appendChild(area);
+      area.select();
+      var ok = document.execCommand("copy");
+      document.body.removeChild(area);
+      ok ? resolve() : reject(new Error("copy refused"));
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("button.copy");
+    if (button) {
+      var source = document.getElementById(button.dataset.copyTarget);
+      if (!source) return;
+      copyText(source.textContent).then(function () {
+        button.textContent = "Copied";
+        button.classList.add("copied");
+        setTimeout(function () { button.textContent = "Copy"; button.classList.remove("copied"); }, 2000);
+      }, function () { button.textContent = "Select and copy"; });
+      return;
+    }
+    var confirmButton = event.target.closest("[data-confirm]");
+    if (confirmButton && !window.confirm(confirmButton.dataset.confirm)) {
+      event.preventDefault();
+    }
+  });
+
+  function describe(p) {
+    if (p.runs_total === undefined) return "queued: waiting for a verifier worker";
+    var text = p.runs_done + " of " + p.runs_total + " runs done";
+    if (p.current_run) {
+      text += " · now: " + p.current_run;
+      if (p.current_iteration) {
+        text += " (iteration " + p.current_iteration + (p.current_iterations_total ? " of " + p.current_iterations_total : "") + ")";
+      }
+    }
+    return text;
+  }
+
+  function poll(panel) {
+    var url = panel.dataset.progressUrl;
+    var bar = document.getElementById("progress-bar");
+    var text = document.getElementById("progress-text");
+    function tick() {
+      fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (p) {
+          if (!p) return;
+          if (p.finished) { window.location.reload(); return; }
+          if (p.runs_total) { bar.max = p.runs_total; bar.value = p.runs_done; }
+          text.textContent = describe(p);
+          panel.dataset.status = p.status;
+        })
+        .catch(function () {})
+        .then(function () { setTimeout(tick, Number(panel.dataset.interval || 2000)); });
+    }
+    setTimeout(tick, Number(panel.dataset.interval || 2000));
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var panel = document.getElementById("progress");
+    if (panel && window.fetch) poll(panel);
+  });
+})();

@@ -1,0 +1,273 @@
+"""Server-rendered pages of the catalog (see urls.py for the map). Reads go through selectors; writes
+(sign-up, tokens) through the accounts services. Plots are SVG endpoints cached by a key of their data."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from registry.accounts import services as account_services
+from registry.accounts.models import ApiToken
+from registry.catalog import plots, selectors
+from registry.catalog.architecture import layer_rows
+from registry.catalog.forms import SORT_CHOICES, STATUS_CHOICES, CatalogFilterForm, SignUpForm, TokenForm
+from registry.common.errors import ApiError
+from registry.tickets.models import Revision, Status, Task, Ticket
+from registry.verifications.models import Verification, VerificationRun
+from registry.verifications.selectors import is_admin
+
+LOGIN_URL = "catalog:login"
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def _svg_response(svg: str, *, max_age: int = 300) -> HttpResponse:
+    response = HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
+    response["Cache-Control"] = f"public, max-age={max_age}"
+    return response
+
+
+# --- home, catalog, leaderboards ----------------------------------------------------------------------
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "catalog/home.html", {
+        "tasks": list(selectors.task_summaries()),
+        "newest": selectors.newest_verified(),
+    })
+
+
+@require_GET
+def catalog(request: HttpRequest) -> HttpResponse:
+    form = CatalogFilterForm(request.GET)
+    filters, empty = form.to_filters()
+    page = selectors.catalog_page(filters, request.GET.get("page") or 1, empty=empty)
+    return render(request, "catalog/catalog.html", {
+        "form": form,
+        "filters": filters,
+        "page": page,
+        "tasks": list(Task.objects.order_by("name").values_list("name", flat=True)),
+        "architectures": selectors.architectures(),
+        "sorts": SORT_CHOICES,
+        "statuses": STATUS_CHOICES,
+    })
+
+
+@require_GET
+def task_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "catalog/tasks.html", {"tasks": list(selectors.task_summaries())})
+
+
+@require_GET
+def leaderboard(request: HttpRequest, name: str) -> HttpResponse:
+    task = get_object_or_404(Task, name=name)
+    page = selectors.leaderboard_page(task, request.GET.get("page") or 1)
+    return render(request, "catalog/leaderboard.html", {
+        "task": task, "page": page, "rank_offset": page.start_index() - 1 if page.object_list else 0,
+        "plot_version": plots.data_key("frontier", selectors.frontier_version(task)).rsplit(":", 1)[-1][:12],
+    })
+
+
+@require_GET
+def frontier_plot(request: HttpRequest, name: str) -> HttpResponse:
+    task = get_object_or_404(Task, name=name)
+    key = plots.data_key("frontier", selectors.frontier_version(task))
+    svg = plots.cached_svg(key, lambda: plots.frontier_svg(
+        selectors.frontier_points(task), baseline=task.dense_baseline_accuracy, task=task.name))
+    return _svg_response(svg)
+
+
+# --- ticket page --------------------------------------------------------------------------------------
+
+
+def _may_see_details(user: Any, ticket: Ticket, revision: Revision) -> bool:
+    """Runs, reasons and curves of a verification: public once the revision is verified (and the ticket
+    not withdrawn); always for the ticket's owner and for staff (the rule of verifications.selectors)."""
+    if is_admin(user) or (user.is_authenticated and ticket.owner_id == user.pk):
+        return True
+    return revision.status == Status.VERIFIED and ticket.status != Status.WITHDRAWN
+
+
+def _revision_for(request: HttpRequest, ticket: Ticket) -> Revision:
+    ref = request.GET.get("revision") or ""
+    revisions = ticket.revisions.select_related("created_by")
+    if not ref:
+        revision = revisions.order_by("-number").first()
+    elif _COMMIT.match(ref):
+        revision = revisions.filter(commit=ref).first()
+    else:
+        raise Http404(f"A revision is a 40-hex commit id; got {ref!r}.")
+    if revision is None:
+        raise Http404(f"{ticket.name} has no revision {ref or 'yet'}.")
+    return revision
+
+
+def _verifications(revision: Revision) -> list[Verification]:
+    return list(
+        Verification.objects.filter(revision=revision)
+        .prefetch_related(Prefetch("runs", queryset=VerificationRun.objects.order_by("role", "seed")))
+        .order_by("kind", "task")
+    )
+
+
+@require_GET
+def ticket_detail(request: HttpRequest, name: str) -> HttpResponse:
+    ticket = get_object_or_404(Ticket.objects.select_related("owner", "task"), name=name)
+    revision = _revision_for(request, ticket)
+    verifications = _verifications(revision)
+    own = next((v for v in verifications if v.kind == Verification.Kind.OWN), None)
+    transfers = [v for v in verifications if v.kind == Verification.Kind.TRANSFER]
+    details = _may_see_details(request.user, ticket, revision)
+    rows, from_core = layer_rows(revision, ticket.task)
+    base = request.build_absolute_uri("/").rstrip("/")
+    pinned = revision.commit
+    latest_number = max((r.number for r in selectors.ticket_revisions(ticket)), default=revision.number)
+    claims = (revision.config or {}).get("claims") or {}
+    return render(request, "catalog/ticket.html", {
+        "ticket": ticket,
+        "revision": revision,
+        "is_latest": revision.number == latest_number,
+        "revisions": selectors.ticket_revisions(ticket),
+        "files": selectors.files_of(revision),
+        "own": own,
+        "roles": selectors.role_summaries(own) if own and details else [],
+        "transfers": [(v, selectors.role_summaries(v)) for v in transfers] if details else [],
+        "details": details,
+        "running": revision.status in (Status.PENDING, Status.VERIFYING) and ticket.status != Status.WITHDRAWN,
+        "layers": rows,
+        "layers_from_core": from_core,
+        "total_macs": sum(r.macs for r in rows if r.macs) or None,
+        "total_sparse_macs": sum(r.sparse_macs for r in rows if r.sparse_macs) or None,
+        "claims": claims,
+        "recipe": (revision.config or {}).get("recipe") or {},
+        "provenance": (revision.config or {}).get("provenance") or {},
+        "base_url": base,
+        "badge_latest": f"{base}{reverse('badges:latest', kwargs={'name': ticket.name, 'fmt': 'svg'})}",
+        "badge_pinned": f"{base}{reverse('badges:pinned', kwargs={'name': ticket.name, 'commit': pinned, 'fmt': 'svg'})}",
+        "page_url": f"{base}{reverse('catalog:ticket', kwargs={'name': ticket.name})}",
+    })
+
+
+def progress_payload(ticket: Ticket, revision: Revision, verification: Verification | None) -> dict[str, Any]:
+    """What the page's poller shows while a verification runs (public: counts and the current step)."""
+    status = Status.WITHDRAWN if ticket.status == Status.WITHDRAWN else revision.status
+    payload: dict[str, Any] = {"ticket": ticket.name, "commit": revision.commit, "status": status,
+                               "finished": status in (Status.VERIFIED, Status.REJECTED, Status.WITHDRAWN)}
+    if verification is not None:
+        payload.update({
+            "verification_status": verification.status,
+            "runs_done": verification.runs_done,
+            "runs_total": verification.runs_total,
+            "current_run": verification.current_run,
+            "current_iteration": verification.current_iteration,
+            "current_iterations_total": verification.current_iterations_total,
+            "current_accuracy": verification.current_accuracy,
+            "heartbeat_at": verification.heartbeat_at.isoformat() if verification.heartbeat_at else None,
+            "device": verification.device,
+        })
+    return payload
+
+
+@require_GET
+def ticket_progress(request: HttpRequest, name: str) -> JsonResponse:
+    ticket = get_object_or_404(Ticket, name=name)
+    revision = _revision_for(request, ticket)
+    own = Verification.objects.filter(revision=revision, kind=Verification.Kind.OWN).first()
+    response = JsonResponse(progress_payload(ticket, revision, own))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def curves_plot(request: HttpRequest, name: str, verification_id: int) -> HttpResponse:
+    verification = get_object_or_404(
+        Verification.objects.select_related("revision__ticket").prefetch_related(
+            Prefetch("runs", queryset=VerificationRun.objects.order_by("role", "seed"))),
+        pk=verification_id, revision__ticket__name=name,
+    )
+    revision = verification.revision
+    if not _may_see_details(request.user, revision.ticket, revision):
+        raise Http404("No curves to show for this revision.")
+    key = plots.data_key("curves", selectors.curve_version(verification))
+    svg = plots.cached_svg(key, lambda: plots.curves_svg(
+        selectors.run_curves(verification), title=f"{revision.ticket.name} on {verification.task}"))
+    return _svg_response(svg, max_age=60 if not verification.finished else 3600)
+
+
+# --- people -------------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = account_services.register_user(username=form.cleaned_data["username"],
+                                                  password=form.cleaned_data["password1"],
+                                                  email=form.cleaned_data.get("email") or "")
+        except ApiError as err:
+            form.add_error("password1" if err.field == "password" else "username", str(err.detail))
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome, {user.get_username()}. Create an API token to submit tickets.")
+            return redirect("catalog:tokens")
+    return render(request, "catalog/signup.html", {"form": form})
+
+
+@login_required(login_url=LOGIN_URL)
+@require_GET
+def my_tickets(request: HttpRequest) -> HttpResponse:
+    return render(request, "catalog/my_tickets.html", {"tickets": list(selectors.tickets_of(request.user))})
+
+
+@login_required(login_url=LOGIN_URL)
+@require_http_methods(["GET", "POST"])
+def tokens(request: HttpRequest) -> HttpResponse:
+    form = TokenForm(request.POST or None)
+    issued = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            issued = account_services.create_token(user=request.user, name=form.cleaned_data["name"])
+        except ApiError as err:
+            form.add_error("name", str(err.detail))
+        else:
+            form = TokenForm()
+    return render(request, "catalog/tokens.html", {
+        "form": form,
+        "issued": issued,
+        "tokens": list(ApiToken.objects.filter(user=request.user).order_by("revoked_at", "-created_at")),
+        "base_url": request.build_absolute_uri("/").rstrip("/"),
+    }, status=201 if issued else 200)
+
+
+@login_required(login_url=LOGIN_URL)
+@require_POST
+def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
+    account_services.revoke_token(token=token)
+    messages.success(request, f"Revoked the token {token.name!r} ({token.key_hint}…); it no longer works.")
+    return redirect("catalog:tokens")
+
+
+@require_GET
+def how_to_submit(request: HttpRequest) -> HttpResponse:
+    try:
+        from verifier.policy import VerificationPolicy
+
+        policy_text = VerificationPolicy.from_settings().text()
+    except Exception:  # noqa: BLE001 - the page still explains submission without the verifier package
+        policy_text = ""
+    return render(request, "catalog/submit.html", {
+        "policy_text": policy_text,
+        "base_url": request.build_absolute_uri("/").rstrip("/"),
+        "tasks": list(Task.objects.order_by("name").values_list("name", flat=True)),
+    })

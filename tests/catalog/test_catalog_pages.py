@@ -1,0 +1,253 @@
+"""The server-rendered pages: what they show, filters in the query string, who sees what."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from catalog_rows import commit_for, make_task, make_ticket
+
+
+def _names(html: str) -> list[str]:
+    return re.findall(r'class="ticket-link" href="/tickets/([^/"]+)/"', html)
+
+
+def test_home_shows_tasks_with_verified_counts_newest_verified_and_search(client, tickets, task):
+    make_task("cifar10", baseline=0.9, input_shape=[3, 32, 32])
+    html = client.get("/").content.decode()
+    assert "The open lottery-ticket hub" in html
+    assert 'action="/tickets/"' in html and 'name="q"' in html
+    assert re.search(r"<h3>mnist1d</h3>\s*<p class=\"big\">1 <", html)  # one verified of four listed
+    assert re.search(r"<h3>cifar10</h3>\s*<p class=\"big\">0 <", html)
+    assert _names(html) == ["lenet-mnist1d-3.6pct"]  # newest verified only
+
+
+def test_catalog_lists_non_withdrawn_tickets_with_honest_status(client, tickets):
+    html = client.get("/tickets/").content.decode()
+    assert set(_names(html)) == {t.name for t in tickets.values()}
+    assert "status-rejected" in html and "status-verifying" in html
+    # an unverified ticket shows no verified accuracy, only its claim
+    row = html[html.index("rejected-ticket"):]
+    row = row[: row.index("</tr>")]
+    assert "40.0%" not in row and "90.0%" in row
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("verified=on", ["lenet-mnist1d-3.6pct", "mlp-ticket"]),
+        ("status=pending", ["pending-ticket"]),
+        ("status=rejected&verified=on", []),
+        ("dmin=4&dmax=12", ["pending-ticket", "rejected-ticket", "mlp-ticket"]),
+        ("dmin=4&dmax=12&verified=on&task=mnist1d", ["mlp-ticket"]),
+        ("q=verifying", ["verifying-ticket"]),
+        ("arch=mlp", ["mlp-ticket"]),
+        ("task=cifar10", []),
+        ("sort=density", ["lenet-mnist1d-3.6pct", "rejected-ticket", "mlp-ticket", "pending-ticket",
+                          "verifying-ticket"]),
+        ("sort=accuracy&verified=on", ["lenet-mnist1d-3.6pct", "mlp-ticket"]),
+        ("sort=downloads", ["mlp-ticket"]),
+    ],
+)
+def test_catalog_filters_and_sorts_from_the_query_string(client, tickets, task, owner, query, expected):
+    make_task("cifar10", baseline=0.9, input_shape=[3, 32, 32])
+    make_ticket("mlp-ticket", task=task, owner=owner, family="mlp", density=0.08, accuracy=0.7, downloads=50)
+    names = _names(client.get(f"/tickets/?{query}").content.decode())
+    if query.startswith("sort="):
+        assert names[: len(expected)] == expected
+    else:
+        assert sorted(names) == sorted(expected)
+
+
+def test_catalog_paginates_and_keeps_filters_in_page_links(client, task, owner):
+    for i in range(30):
+        make_ticket(f"ticket-{i:02d}", task=task, owner=owner, density=0.01 + i / 100, verification=False)
+    first = client.get("/tickets/?sort=density&verified=on").content.decode()
+    assert len(_names(first)) == 25
+    assert "page 1 of 2" in first
+    assert 'href="?sort=density&amp;verified=on&amp;page=2"' in first
+    second = client.get("/tickets/?sort=density&verified=on&page=2").content.decode()
+    assert _names(second) == [f"ticket-{i:02d}" for i in range(25, 30)]
+
+
+def test_catalog_reports_an_empty_density_range(client, tickets):
+    html = client.get("/tickets/?dmin=50&dmax=10").content.decode()
+    assert "The density range is empty" in html
+
+
+def test_withdrawn_tickets_leave_the_catalog_but_keep_their_page(client, tickets):
+    from registry.tickets.services import withdraw_ticket
+
+    withdraw_ticket(tickets["verified"], reason="a bug in the mask")
+    assert "lenet-mnist1d-3.6pct" not in _names(client.get("/tickets/").content.decode())
+    page = client.get("/tickets/lenet-mnist1d-3.6pct/")
+    assert page.status_code == 200
+    assert "a bug in the mask" in page.content.decode()
+
+
+def test_leaderboard_ranks_verified_tickets_with_controls_and_plot(client, tickets, task, owner):
+    make_ticket("better-ticket", task=task, owner=owner, density=0.1, accuracy=0.99, claimed=0.99)
+    make_ticket("loser-ticket", task=task, owner=owner, density=0.1, accuracy=0.5, claimed=0.5, winning=False)
+    html = client.get("/tasks/mnist1d/").content.decode()
+    assert _names(html) == ["better-ticket", "lenet-mnist1d-3.6pct", "loser-ticket"]
+    assert "not winning" in html and "winning" in html
+    assert "+36.2 pp" in html  # 98.2% vs the dense 62.0%
+    assert 'src="/tasks/mnist1d/frontier.svg?v=' in html
+    plot = client.get("/tasks/mnist1d/frontier.svg")
+    assert plot["Content-Type"].startswith("image/svg+xml")
+    svg = plot.content.decode()
+    assert "mnist1d: verified tickets (3)" in svg and "dense baseline 62.0%" in svg
+
+
+def test_leaderboard_plot_is_redrawn_when_its_data_changes(client, tickets, task, owner):
+    first = client.get("/tasks/mnist1d/frontier.svg").content.decode()
+    assert "verified tickets (1)" in first
+    make_ticket("another", task=task, owner=owner, density=0.3, accuracy=0.7)
+    assert "verified tickets (2)" in client.get("/tasks/mnist1d/frontier.svg").content.decode()
+
+
+def test_unknown_pages_are_404(client, tickets):
+    assert client.get("/tasks/nope/").status_code == 404
+    assert client.get("/tickets/no-such-ticket/").status_code == 404
+    assert client.get("/tickets/pending-ticket/?revision=xyz").status_code == 404
+
+
+def test_ticket_page_claim_measured_controls_files_snippets(client, tickets):
+    ticket = tickets["verified"]
+    html = client.get(f"/tickets/{ticket.name}/").content.decode()
+    assert "98.0%" in html  # claimed
+    assert "98.2%" in html and "median of 3 seeds" in html  # measured
+    assert "± 0.30 pp (sd)" in html and "spread 0.60 pp" in html
+    assert "winning ticket" in html and "same mask, fresh random init" in html
+    assert f'/tickets/{ticket.name}/curves/' in html
+    for path in ("config.json", "init.safetensors", "mask.safetensors"):
+        assert path in html
+    assert "1.0\xa0MB" in html  # sizes, human readable
+    commit = commit_for(ticket.name, 1)
+    assert f'ticketclient.pull("{ticket.name}", revision="{commit}")' in html
+    assert f"ticket pull {ticket.name} --revision {commit}" in html
+    assert f"[![lottery ticket](http://testserver/badges/{ticket.name}.svg)](http://testserver/tickets/{ticket.name}/)" in html
+    assert "imp" in html and "layerwise" in html  # provenance
+    assert "layers.1" in html  # architecture table
+
+
+def test_curves_plot_of_a_verification(client, tickets):
+    ticket = tickets["verified"]
+    verification = ticket.latest_revision.verifications.get()
+    svg = client.get(f"/tickets/{ticket.name}/curves/{verification.pk}.svg")
+    assert svg.status_code == 200
+    assert "ticket (own init + mask)" in svg.content.decode()
+    assert client.get(f"/tickets/pending-ticket/curves/{verification.pk}.svg").status_code == 404
+
+
+def test_rejected_details_are_for_the_owner_only(client, tickets, owner, other):
+    ticket = tickets["rejected"]
+    verification = ticket.latest_revision.verifications.get()
+    public = client.get(f"/tickets/{ticket.name}/").content.decode()
+    assert "below the claim" not in public
+    assert client.get(f"/tickets/{ticket.name}/curves/{verification.pk}.svg").status_code == 404
+    client.force_login(other)
+    assert "below the claim" not in client.get(f"/tickets/{ticket.name}/").content.decode()
+    client.force_login(owner)
+    mine = client.get(f"/tickets/{ticket.name}/").content.decode()
+    assert "below the claim" in mine
+    assert client.get(f"/tickets/{ticket.name}/curves/{verification.pk}.svg").status_code == 200
+
+
+def test_running_verification_shows_live_progress(client, tickets):
+    from registry.tickets.services import set_revision_status
+
+    ticket = tickets["verifying"]
+    html = client.get(f"/tickets/{ticket.name}/").content.decode()
+    assert 'id="progress"' in html and "4 of 9 runs done" in html and "random_mask seed 1" in html
+    progress = client.get(f"/tickets/{ticket.name}/progress.json").json()
+    assert progress["status"] == "verifying" and progress["finished"] is False
+    assert progress["runs_done"] == 4 and progress["runs_total"] == 9
+    assert progress["current_iteration"] == 1200
+    set_revision_status(ticket.latest_revision, "verified", verified_accuracy=0.9)
+    assert client.get(f"/tickets/{ticket.name}/progress.json").json()["finished"] is True
+    assert 'id="progress"' not in client.get(f"/tickets/{ticket.name}/").content.decode()
+
+
+def test_older_revision_is_reachable_by_commit(client, tickets, owner, task):
+    from catalog_rows import _revision
+
+    ticket = tickets["verified"]
+    newer = _revision(ticket, number=2, task=task, family="lenet-300-100", density=0.02, claimed=0.97,
+                      status="pending", accuracy=None, owner=owner)
+    newer.parent = ticket.latest_revision
+    newer.save()
+    ticket.latest_revision = newer
+    ticket.status = "pending"
+    ticket.save()
+    latest = client.get(f"/tickets/{ticket.name}/").content.decode()
+    assert "revision 2" in latest and commit_for(ticket.name, 2)[:12] in latest
+    old = client.get(f"/tickets/{ticket.name}/?revision={commit_for(ticket.name, 1)}").content.decode()
+    assert "an older revision" in old and "98.2%" in old
+
+
+def test_signup_login_logout(client, django_user_model):
+    response = client.post("/signup/", {"username": "newbie", "password1": "a-long-passphrase-42",
+                                        "password2": "a-long-passphrase-42"})
+    assert response.status_code == 302 and response["Location"] == "/me/tokens/"
+    assert django_user_model.objects.filter(username="newbie").exists()
+    assert "Log out newbie" in client.get("/me/tokens/").content.decode()
+    client.post("/logout/")
+    assert client.get("/me/tokens/")["Location"].startswith("/login/")
+    response = client.post("/login/", {"username": "newbie", "password": "a-long-passphrase-42"})
+    assert response.status_code == 302 and response["Location"] == "/me/tickets/"
+
+
+def test_signup_refuses_a_taken_name_and_weak_passwords(client, owner):
+    taken = client.post("/signup/", {"username": "olivia", "password1": "a-long-passphrase-42",
+                                     "password2": "a-long-passphrase-42"}).content.decode()
+    assert "is taken" in taken
+    weak = client.post("/signup/", {"username": "weakling", "password1": "123", "password2": "123"})
+    assert weak.status_code == 200 and "too short" in weak.content.decode()
+
+
+def test_tokens_create_show_once_use_and_revoke(client, owner):
+    from registry.accounts.models import ApiToken
+
+    client.force_login(owner)
+    created = client.post("/me/tokens/", {"name": "laptop"})
+    assert created.status_code == 201
+    html = created.content.decode()
+    key = re.search(r'<code id="token-key">(tkh_[^<]+)</code>', html).group(1)
+    assert "shown only once" in html
+    # the key works against the API
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert api.get("/api/v1/me/").json()["username"] == "olivia"
+    # listed afterwards without the key
+    listing = client.get("/me/tokens/").content.decode()
+    assert "laptop" in listing and key not in listing
+    duplicate = client.post("/me/tokens/", {"name": "laptop"}).content.decode()
+    assert "already have an active token" in duplicate
+    token = ApiToken.objects.get(user=owner, name="laptop")
+    assert client.post(f"/me/tokens/{token.pk}/revoke/").status_code == 302
+    assert api.get("/api/v1/me/").status_code == 401
+
+
+def test_someone_elses_token_cannot_be_revoked(client, owner, other):
+    from registry.accounts.services import create_token
+
+    issued = create_token(user=owner, name="mine")
+    client.force_login(other)
+    assert client.post(f"/me/tokens/{issued.token.pk}/revoke/").status_code == 404
+    issued.token.refresh_from_db()
+    assert issued.token.revoked_at is None
+
+
+def test_my_tickets_lists_every_status_of_mine_only(client, tickets, owner, other, task):
+    make_ticket("not-mine", task=task, owner=other)
+    client.force_login(owner)
+    names = _names(client.get("/me/tickets/").content.decode())
+    assert sorted(names) == sorted(t.name for t in tickets.values())
+
+
+def test_how_to_submit_page(client, task):
+    html = client.get("/submit/").content.decode()
+    assert "ticket submit" in html and "ticket login" in html and "mnist1d" in html
