@@ -214,7 +214,9 @@ class Ticket:
               data: Any = None, on_eval: Any = None, **recipe_overrides: Any) -> TrainResult:
         """Retrain the ticket from its init with its recipe (or ``recipe``), using the core's engine.
 
-        ``recipe_overrides`` replace recipe fields (``iterations=500``). Returns ``training.TrainResult``.
+        ``seed`` is the data-order seed (the verifier's runs use 0, 1, 2...). ``recipe_overrides`` replace
+        recipe fields (``iterations=500``). ``data`` defaults to ``data.load(task)``. Returns
+        ``training.TrainResult`` (curve, final and early-stop accuracies).
         """
         from dataclasses import replace
 
