@@ -43,6 +43,10 @@ TASK_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 # --- strict field helpers ---------------------------------------------------------------------------------
 
 
+def _path(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
 def _type_name(value: Any) -> str:
     from ticketclient.spec import _type_name as name
 
@@ -52,33 +56,33 @@ def _type_name(value: Any) -> str:
 def _int(d: Mapping[str, Any], key: str, where: str, default: Any = ..., **bounds: Any) -> Any:
     if key not in d:
         if default is ...:
-            raise BundleError("missing_field", f"{where}.{key}", f"'{key}' is required")
+            raise BundleError("missing_field", _path(where, key), f"'{key}' is required")
         return default
     if d[key] is None and default is None:
         return None
-    return check_int(d[key], f"{where}.{key}", error=BundleError, **bounds)
+    return check_int(d[key], _path(where, key), error=BundleError, **bounds)
 
 
 def _float(d: Mapping[str, Any], key: str, where: str, default: Any = ..., **bounds: Any) -> Any:
     if key not in d:
         if default is ...:
-            raise BundleError("missing_field", f"{where}.{key}", f"'{key}' is required")
+            raise BundleError("missing_field", _path(where, key), f"'{key}' is required")
         return default
     if d[key] is None and default is None:
         return None
-    return check_float(d[key], f"{where}.{key}", error=BundleError, **bounds)
+    return check_float(d[key], _path(where, key), error=BundleError, **bounds)
 
 
 def _choice(d: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...], default: Any = ...) -> Any:
     if key not in d:
         if default is ...:
-            raise BundleError("missing_field", f"{where}.{key}", f"'{key}' is required")
+            raise BundleError("missing_field", _path(where, key), f"'{key}' is required")
         return default
     value = d[key]
     if value is None and default is None:
         return None
     if not isinstance(value, str) or value not in choices:
-        raise BundleError("bad_value", f"{where}.{key}",
+        raise BundleError("bad_value", _path(where, key),
                           f"must be one of {', '.join(choices)}, got {value!r:.40}")
     return value
 
@@ -86,15 +90,15 @@ def _choice(d: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...]
 def _str(d: Mapping[str, Any], key: str, where: str, default: Any = ..., max_len: int = 500) -> Any:
     if key not in d:
         if default is ...:
-            raise BundleError("missing_field", f"{where}.{key}", f"'{key}' is required")
+            raise BundleError("missing_field", _path(where, key), f"'{key}' is required")
         return default
     value = d[key]
     if value is None and default is None:
         return None
     if not isinstance(value, str):
-        raise BundleError("wrong_type", f"{where}.{key}", f"expected a string, got {_type_name(value)}")
+        raise BundleError("wrong_type", _path(where, key), f"expected a string, got {_type_name(value)}")
     if len(value) > max_len:
-        raise BundleError("out_of_range", f"{where}.{key}", f"at most {max_len} characters, got {len(value)}")
+        raise BundleError("out_of_range", _path(where, key), f"at most {max_len} characters, got {len(value)}")
     return value
 
 
@@ -108,7 +112,7 @@ def _known_keys(d: Mapping[str, Any], cls: type, where: str) -> None:
     allowed = {f.name for f in dataclasses.fields(cls)}
     for key in d:
         if key not in allowed:
-            path = f"{where}.{key}" if where else str(key)
+            path = _path(where, str(key))
             raise BundleError("unknown_field", path,
                               f"unknown field {key!r:.60} (allowed: {', '.join(sorted(allowed))})")
 
@@ -300,11 +304,11 @@ class TicketConfig:
         task = _str(d, "task", "", max_len=64)
         if not TASK_NAME.match(task):
             raise BundleError("bad_value", "task", f"{task!r} is not a task name (lower-case letters, digits, -._)")
-        from ticketclient.spec import architecture_layers
+        from ticketclient.spec import check_architecture
 
         if "architecture" not in d:
             raise BundleError("missing_field", "architecture", "'architecture' is required")
-        architecture_layers(d["architecture"])  # structure, types and names of layers/family
+        check_architecture(d["architecture"])  # structure, family, layer types and fields (shapes need the task)
         architecture = json.loads(json.dumps(d["architecture"]))
         for key in ("recipe", "claims"):
             if key not in d:
@@ -506,9 +510,34 @@ def load_safetensors(data: bytes, label: str = "file", **header_checks: Any) -> 
 
 
 def save_safetensors(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> bytes:
-    from safetensors.numpy import save
+    """Serialise to safetensors, byte-for-byte deterministic (the safetensors library orders metadata keys
+    by a hash map, so the same tensors could give different bytes and a different sha256).
 
-    return save({k: np.require(v, requirements="C") for k, v in tensors.items()}, metadata=dict(metadata))
+    Layout as the library writes it: tensors ordered by dtype size (largest first), then name; the header is
+    compact JSON (metadata keys sorted) padded with spaces to a multiple of 8 bytes; data little-endian.
+    """
+    entries = []
+    for name, value in tensors.items():
+        array = np.asarray(value)
+        st = NUMPY_TO_ST.get(array.dtype.newbyteorder("<").str if array.dtype.byteorder == ">" else array.dtype.str)
+        if st is None:
+            raise BundleError("dtype_not_allowed", name, f"{name} has dtype {array.dtype}, which safetensors "
+                                                         f"cannot store")
+        entries.append((name, st, array))
+    entries.sort(key=lambda e: (-DTYPES[e[1]][1], e[0]))
+    header: dict[str, Any] = {}
+    if metadata:
+        header["__metadata__"] = {str(k): str(metadata[k]) for k in sorted(metadata)}
+    chunks = []
+    offset = 0
+    for name, st, array in entries:
+        raw = np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"), copy=False)).tobytes()
+        header[name] = {"dtype": st, "shape": list(array.shape), "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + b"".join(chunks)
 
 
 # --- the bundle -------------------------------------------------------------------------------------------

@@ -443,6 +443,18 @@ def architecture_layers(architecture: Any, where: str = "architecture") -> list[
     return FAMILIES[name].layers(args)
 
 
+def check_architecture(architecture: Any) -> None:
+    """Every check that needs no task: structure, family and args, layer types, fields and their ranges.
+
+    :func:`resolve` does these and the shape checks; ``format.TicketConfig`` runs this at parse time.
+    """
+    raw = architecture_layers(architecture)
+    where = "architecture.layers" if isinstance(architecture, Mapping) and "layers" in architecture else \
+        "architecture.family.layers"
+    for i, layer in enumerate(raw):
+        _canonical_layer(layer, f"{where}[{i}]", 1)
+
+
 def resolve(architecture: Mapping[str, Any], input_shape: tuple[int, ...] | list[int], num_classes: int, *,
             max_parameters: int = DEFAULT_MAX_PARAMETERS, max_layers: int = MAX_LAYERS) -> ArchSpec:
     """Check and resolve an architecture for a task's input shape and number of classes.
@@ -638,5 +650,5 @@ def default_architecture(family: str, args: Mapping[str, Any] | None = None) -> 
 
 __all__ = [
     "ArchSpec", "TensorSpec", "FamilyInfo", "FAMILIES", "LAYER_FIELDS", "LAYER_TYPES", "PRUNABLE_TYPES",
-    "resolve", "architecture_layers", "default_architecture", "check_int", "check_float",
+    "resolve", "check_architecture", "architecture_layers", "default_architecture", "check_int", "check_float",
 ]
