@@ -127,17 +127,19 @@ def ticket_detail(request: HttpRequest, name: str) -> HttpResponse:
     own = next((v for v in verifications if v.kind == Verification.Kind.OWN), None)
     transfers = [v for v in verifications if v.kind == Verification.Kind.TRANSFER]
     details = _may_see_details(request.user, ticket, revision)
-    rows, from_core = layer_rows(revision, ticket.task)
+    files = selectors.files_of(revision)
+    rows, from_core = layer_rows(revision, ticket.task, files)
     base = request.build_absolute_uri("/").rstrip("/")
     pinned = revision.commit
-    latest_number = max((r.number for r in selectors.ticket_revisions(ticket)), default=revision.number)
+    revisions = selectors.ticket_revisions(ticket)
+    latest_number = max((r.number for r in revisions), default=revision.number)
     claims = (revision.config or {}).get("claims") or {}
     return render(request, "catalog/ticket.html", {
         "ticket": ticket,
         "revision": revision,
         "is_latest": revision.number == latest_number,
-        "revisions": selectors.ticket_revisions(ticket),
-        "files": selectors.files_of(revision),
+        "revisions": revisions,
+        "files": files,
         "own": own,
         "roles": selectors.role_summaries(own) if own and details else [],
         "transfers": [(v, selectors.role_summaries(v)) for v in transfers] if details else [],
@@ -145,6 +147,7 @@ def ticket_detail(request: HttpRequest, name: str) -> HttpResponse:
         "running": revision.status in (Status.PENDING, Status.VERIFYING) and ticket.status != Status.WITHDRAWN,
         "layers": rows,
         "layers_from_core": from_core,
+        "total_params": sum(r.params for r in rows if r.params) or None,
         "total_macs": sum(r.macs for r in rows if r.macs) or None,
         "total_sparse_macs": sum(r.sparse_macs for r in rows if r.sparse_macs) or None,
         "claims": claims,

@@ -251,3 +251,20 @@ def test_my_tickets_lists_every_status_of_mine_only(client, tickets, owner, othe
 def test_how_to_submit_page(client, task):
     html = client.get("/submit/").content.decode()
     assert "ticket submit" in html and "ticket login" in html and "mnist1d" in html
+
+
+def test_architecture_table_of_a_real_submission_has_shapes_survivors_and_macs(client, owner, task, make_bundle):
+    """A bundle submitted through the real service (validation, blobs): the table reads its mask."""
+    from registry.tickets.services import BundleUpload, submit_bundle
+
+    bundle = make_bundle(task="mnist1d", family="mlp", hidden=[32, 16], density=0.2, seed=0)
+    submit_bundle(user=owner, upload=BundleUpload(config=bundle.config, init=bundle.init, mask=bundle.mask),
+                  name="real-mlp-ticket")
+    html = client.get("/tickets/real-mlp-ticket/").content.decode()
+    layers = html[html.index("<h2>Architecture</h2>"):html.index("<h2>Files")]
+    assert "32 × 40" in layers and "16 × 32" in layers and "10 × 16" in layers  # weight shapes
+    assert re.search(r"\b\d+ / 32<", layers) and re.search(r"\b\d+ / 16<", layers)  # surviving neurons
+    assert "1,280" in layers  # dense multiply-adds of the first layer (40 x 32)
+    assert "stored layer list" not in layers
+    assert "pending" in html and 'id="progress"' in html
+    assert "queued: waiting for a verifier worker" in html
