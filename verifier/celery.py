@@ -105,5 +105,7 @@ def _pick_device(**_: object) -> None:
         log.warning("verifier pool process %d trains on cuda:%d (%s)", os.getpid(), index,
                     torch.cuda.get_device_name(index))
     else:
-        log.warning("verifier pool process %d trains on the CPU with %d thread(s)", os.getpid(),
+        threads = _settings.torch_threads or os.cpu_count() or 1
+        torch.set_num_threads(threads)
+        log.warning("verifier pool process %d trains on the CPU (no CUDA device) with %d thread(s)", os.getpid(),
                     torch.get_num_threads())

@@ -78,6 +78,9 @@ class VerifierSettings:
     #: Train a verification's runs stacked into one batched model when the architecture allows it.
     stacked: bool = True
     concurrency: int = 0
+    #: torch intra-op threads of a CPU worker process (0: one per core). On a machine shared with other
+    #: work, 1 avoids oversubscription, which costs far more than a second thread gains on small networks.
+    torch_threads: int = 0
 
     @classmethod
     def from_env(cls) -> VerifierSettings:
@@ -105,6 +108,7 @@ class VerifierSettings:
             cpu_parallel_runs=_env_int("VERIFIER_CPU_PARALLEL_RUNS", d.cpu_parallel_runs),
             stacked=os.environ.get("VERIFIER_STACKED", "1") not in ("0", "false", "no"),
             concurrency=_env_int("VERIFIER_CONCURRENCY", d.concurrency),
+            torch_threads=_env_int("VERIFIER_TORCH_THREADS", d.torch_threads),
         )
 
 

@@ -44,7 +44,7 @@ class Engine:
 
     def __init__(self, validated: Any, *, task: str, device: str, settings: VerifierSettings,
                  stacked: bool | None = None) -> None:
-        from ticketclient import data, format
+        from ticketclient import data
         from ticketclient import stacked as stacked_mod
 
         self.validated = validated
@@ -52,7 +52,7 @@ class Engine:
         self.recipe = validated.config.recipe
         self.task = task
         self.device = device
-        self.bundle = format.TicketBundle(config=validated.config, init=validated.init, mask=validated.mask)
+        self.bundle = validated.bundle
         self.data = data.load(task)
         want = settings.stacked if stacked is None else stacked
         self.stacked = bool(want and stacked_mod.supports(self.arch))

@@ -6,6 +6,7 @@ measured and claimed densities. The web process imports it to show the policy ne
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -110,7 +111,8 @@ class VerificationPolicy:
             f"(reinit) and a random mask with the same per-layer density (random_mask), {self.seeds} runs each "
             f"with the same seeds, and the mask applied to the untrained init (supermask, one evaluation). "
             f"Statistic: the {stat} of the final test accuracy over the runs. Verified iff the measured mask "
-            f"density equals the claimed density (when the claims state one, within {self.density_tolerance:g}) "
+            f"density equals the claimed density (when the claims state one, within a relative "
+            f"{self.density_tolerance:g}) "
             f"and the ticket's statistic is at least the claimed test accuracy minus the tolerance ({tol}). "
             f"Winning iff the ticket's statistic minus the best control's statistic is larger than the largest "
             f"spread (max minus min over seeds) of the ticket and of every control. A verified ticket that "
@@ -168,11 +170,11 @@ class VerificationPolicy:
         ticket_stat = self.summarise(ticket_runs)
 
         if claimed_density is not None and measured_density is not None:
-            if abs(measured_density - claimed_density) > self.density_tolerance:
+            if not math.isclose(measured_density, claimed_density, rel_tol=self.density_tolerance, abs_tol=1e-9):
                 verified = False
                 reasons.append(
                     f"The measured mask density {measured_density:.6f} differs from the claimed density "
-                    f"{claimed_density:.6f} by more than {self.density_tolerance:g}."
+                    f"{claimed_density:.6f} by more than a relative {self.density_tolerance:g}."
                 )
 
         threshold = None

@@ -41,7 +41,7 @@ def worker_env(verifier_broker: str, transactional_db, settings) -> dict[str, st
         "CELERY_BROKER_URL": REDIS_URL,
         "VERIFIER_BROKER_PREFIX": verifier_broker,
         "PYTHONUNBUFFERED": "1",
-        "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "2"),
+        "VERIFIER_TORCH_THREADS": env.get("VERIFIER_TORCH_THREADS", "1"),
     })
     location = getattr(default_storage, "location", None)
     if location:

@@ -44,7 +44,7 @@ def test_not_winning_when_margin_within_spread_but_still_verified():
 
 def test_density_must_equal_claim():
     ok = POLICY.decide(task="mnist1d", runs=runs([0.6] * 3), claimed_accuracy=0.6,
-                       measured_density=0.1234, claimed_density=0.12345)
+                       measured_density=0.123456, claimed_density=0.12345)
     assert ok.verified
     bad = POLICY.decide(task="mnist1d", runs=runs([0.6] * 3), claimed_accuracy=0.6,
                         measured_density=0.2, claimed_density=0.1)

@@ -87,13 +87,19 @@ def train_stacked(
     params, buffers = stack_module_state(replicas)
     params = {n: p.detach().to(dev).requires_grad_(True) for n, p in params.items()}
     buffers = {n: b.to(dev) for n, b in buffers.items()}
+    # Float masks (1 = kept) in the parameters' dtype, as in training.train.
     masks = {
-        name: torch.stack([torch.from_numpy(np.asarray(r.mask[name], dtype=bool)) for r in runs]).to(dev)
-        for name in arch.prunable
+        name: torch.stack([torch.as_tensor(np.asarray(r.mask[name], dtype=bool)) for r in runs]).to(
+            device=dev, dtype=params[name].dtype)
+        for name in arch.prunable if name in params and all(name in r.mask for r in runs)
     }
+    masked_params = [params[name] for name in masks]
+    mask_values = list(masks.values())
     template = models.build_model(arch).to("meta")
     template.train()
-    _apply_masks(params, masks)
+    with torch.no_grad():
+        if masked_params:
+            torch._foreach_mul_(masked_params, mask_values)
 
     forward = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)), in_dims=(0, 0, 0))
     forward_shared = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)), in_dims=(0, 0, None))
@@ -115,7 +121,7 @@ def train_stacked(
             metrics = {s: _evaluate(forward_shared, params, buffers, x, y) for s, (x, y) in splits.items()}
         template.train()
         for i in range(k):
-            point = {"iteration": iteration}
+            point: dict[str, Any] = {"iteration": iteration}
             for s in ("val", "test"):
                 point[f"{s}_loss"] = float(metrics[s][0][i])
                 point[f"{s}_accuracy"] = float(metrics[s][1][i])
@@ -135,19 +141,18 @@ def train_stacked(
         losses = F.cross_entropy(logits.flatten(0, 1), y_train[idx].flatten(), reduction="none").view(k, b)
         optimizer.zero_grad(set_to_none=True)
         losses.mean(dim=1).sum().backward()
-        optimizer.step()
-        _apply_masks(params, masks)
+        with torch.no_grad():
+            if masked_params:
+                torch._foreach_mul_([p.grad for p in masked_params], mask_values)
+            optimizer.step()
+            if masked_params:
+                torch._foreach_mul_(masked_params, mask_values)
     evaluate(recipe.iterations)
 
     wall = time.perf_counter() - started
-    return [training.result_from_curve(curve, iterations=recipe.iterations, wall_time_s=wall, device=str(dev))
-            for curve in curves]
-
-
-def _apply_masks(params: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> None:
-    with torch.no_grad():
-        for name, mask in masks.items():
-            params[name].mul_(mask)
+    return [training.result_from_curve(curve, iterations=recipe.iterations, wall_time_s=wall, device=str(dev),
+                                       seed=run.seed)
+            for curve, run in zip(curves, runs, strict=True)]
 
 
 def _tensor(array: Any, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -156,14 +161,15 @@ def _tensor(array: Any, device: torch.device, dtype: torch.dtype = torch.float32
 
 def _evaluate(forward_shared, params, buffers, x: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Per run: mean cross-entropy and accuracy over one split."""
-    loss_sum = correct = None
+    k = next(iter(params.values())).shape[0]
+    loss_sum = torch.zeros(k, dtype=torch.float64, device=x.device)
+    correct = torch.zeros(k, dtype=torch.int64, device=x.device)
     for start in range(0, len(y), EVAL_CHUNK):
         xb, yb = x[start:start + EVAL_CHUNK], y[start:start + EVAL_CHUNK]
         logits = forward_shared(params, buffers, xb)  # [K, n, C]
-        k, n, c = logits.shape
-        loss = F.cross_entropy(logits.reshape(k * n, c), yb.repeat(k), reduction="none").view(k, n).sum(1)
-        hits = (logits.argmax(-1) == yb).sum(1)
-        loss_sum = loss if loss_sum is None else loss_sum + loss
-        correct = hits if correct is None else correct + hits
-    assert loss_sum is not None and correct is not None
-    return (loss_sum / len(y)).cpu().numpy(), (correct.double() / len(y)).cpu().numpy()
+        _, n, c = logits.shape
+        losses = F.cross_entropy(logits.reshape(k * n, c), yb.repeat(k), reduction="none").view(k, n)
+        loss_sum += losses.sum(1).double()
+        correct += (logits.argmax(-1) == yb).sum(1)
+    n_total = max(1, len(y))
+    return (loss_sum / n_total).cpu().numpy(), (correct.double() / n_total).cpu().numpy()
