@@ -144,6 +144,8 @@ def validate_bundle(*, config: bytes, init: bytes, mask: bytes, limits: Limits |
 
     init_header = tformat.read_header(init, "init", max_header_bytes=limits.max_header_bytes)
     mask_header = tformat.read_header(mask, "mask", max_header_bytes=limits.max_header_bytes)
+    for kind, header in (("init", init_header), ("mask", mask_header)):
+        _check_metadata_kind(header.metadata, kind)  # first: swapped files deserve their own message
     _check_init_header(init_header, arch, limits)
     _check_mask_header(mask_header, arch, limits)
     init_tensors, _ = tformat.load_safetensors(init, "init", max_header_bytes=limits.max_header_bytes)
@@ -294,6 +296,16 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=DENSITY_TOLERANCE, abs_tol=1e-9)
 
 
+def _check_metadata_kind(meta: Mapping[str, str], kind: str) -> None:
+    fname = f"{kind}.safetensors"
+    if "format" in meta and meta["format"] != tformat.FORMAT:
+        raise BundleError("metadata_mismatch", f"{fname}:__metadata__.format",
+                          f"the file says format {meta['format']!r:.60}, expected {tformat.FORMAT!r}")
+    if "kind" in meta and meta["kind"] != kind:
+        raise BundleError("metadata_mismatch", f"{fname}:__metadata__.kind",
+                          f"{fname} says it is a {meta['kind']!r:.20} file (were init and mask swapped?)")
+
+
 def _check_metadata(meta: Mapping[str, str], kind: str, cfg: tformat.TicketConfig, arch: spec.ArchSpec,
                     density: float) -> None:
     fname = f"{kind}.safetensors"
@@ -304,12 +316,6 @@ def _check_metadata(meta: Mapping[str, str], kind: str, cfg: tformat.TicketConfi
         if key not in allowed:
             raise BundleError("metadata_mismatch", f"{fname}:__metadata__.{key}",
                               f"unknown metadata key {key!r:.60} (allowed: {', '.join(sorted(allowed))})")
-    if "format" in meta and meta["format"] != tformat.FORMAT:
-        raise BundleError("metadata_mismatch", f"{fname}:__metadata__.format",
-                          f"the file says format {meta['format']!r:.60}, expected {tformat.FORMAT!r}")
-    if "kind" in meta and meta["kind"] != kind:
-        raise BundleError("metadata_mismatch", f"{fname}:__metadata__.kind",
-                          f"{fname} says it is a {meta['kind']!r:.20} file (were init and mask swapped?)")
     if "task" in meta and meta["task"] != cfg.task:
         raise BundleError("metadata_mismatch", f"{fname}:__metadata__.task",
                           f"{fname} was written for task {meta['task']!r:.60}, config.json says {cfg.task!r}")
