@@ -30,6 +30,27 @@ def isolated_storage(settings, tmp_path_factory):
     return media
 
 
+@pytest.fixture(autouse=True)
+def _seeded_tasks(request):
+    """Task rows for every test with database access.
+
+    The data migration seeds them, but a ``transaction=True`` test empties every table when it ends, so
+    later tests would see no tasks; re-seeding from ticketclient.tasks is a few cheap upserts.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    names = set(request.fixturenames)
+    if marker is None and not names & {"db", "transactional_db"}:
+        return
+    transactional = "transactional_db" in names or bool(
+        marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
+    )
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from registry.tickets.models import Task
+    from registry.tickets.taskseed import sync_tasks
+
+    sync_tasks(Task)
+
+
 @pytest.fixture
 def make_bundle() -> Callable[..., BundleBytes]:
     """The bundle factory: ``make_bundle(task=, family=, hidden=, density=, seed=, ...)`` -> BundleBytes."""

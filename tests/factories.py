@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,16 +135,12 @@ def make_bundle(
         flat = np.zeros(size, dtype=bool)
         flat[rng.choice(size, size=keep, replace=False)] = True
         mask[name] = flat.reshape(arch.tensors[name].shape)
-        init[name] = init[name] * mask[name]
         kept += keep
         total += size
         layer_densities[name] = keep / size
     bundle = tformat.TicketBundle(config=tformat.TicketConfig.from_json(cfg_dict), init=init, mask=mask)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        bundle.save(folder)
-        files = {p: (folder / p).read_bytes() for p in BUNDLE_FILES}
+    config_bytes, init_bytes, mask_bytes = bundle.to_bytes()
     return BundleBytes(
-        config=files["config.json"], init=files["init.safetensors"], mask=files["mask.safetensors"],
+        config=config_bytes, init=init_bytes, mask=mask_bytes,
         expected_density=kept / total, expected_layer_densities=layer_densities,
     )

@@ -36,8 +36,8 @@ from registry.tickets.models import BUNDLE_FILES, Revision, RevisionFile, Status
 _UPLOAD_PARTS = {"config": "config.json", "init": "init.safetensors", "mask": "mask.safetensors"}
 
 
-def _abs(request: Request, name: str, **kwargs: Any) -> str:
-    return request.build_absolute_uri(reverse(name, kwargs=kwargs))
+def _abs(request: Request, route: str, /, **kwargs: Any) -> str:
+    return request.build_absolute_uri(reverse(route, kwargs=kwargs))
 
 
 # --- output serializers (shared by several views) -----------------------------------------------------

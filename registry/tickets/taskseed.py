@@ -55,8 +55,16 @@ def task_row(info: Any) -> dict[str, Any]:
         "default_family": str(data.get("default_family") or ""),
         "dense_baseline_accuracy": baseline,
         "dense_baseline_family": str(data.get("default_family") or ""),
-        "extra": {k: v for k, v in data.items() if k not in _KNOWN_FIELDS},
+        "extra": _extra(data),
     }
+
+
+def _extra(data: dict[str, Any]) -> dict[str, Any]:
+    extra = {k: v for k, v in data.items() if k not in _KNOWN_FIELDS}
+    sizes = {split: data.get(f"{split}_size") for split in ("train", "val", "test")}
+    if all(isinstance(n, int) for n in sizes.values()):
+        extra["splits"] = sizes  # {"train": n, "val": n, "test": n}
+    return extra
 
 
 def sync_tasks(task_model: Any, infos: Iterable[Any] | None = None) -> list[str]:

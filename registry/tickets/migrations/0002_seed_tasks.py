@@ -6,10 +6,6 @@ from django.db import migrations
 def seed_tasks(apps, schema_editor):
     from registry.tickets.taskseed import sync_tasks
 
-    try:
-        import ticketclient.tasks  # noqa: F401
-    except ModuleNotFoundError:  # TEMPORARY while ticketclient.tasks is being written; then strict
-        return
     sync_tasks(apps.get_model("tickets", "Task"))
 
 
