@@ -96,7 +96,7 @@ def _percent_axis(ax) -> None:
 
 def frontier_svg(points: Sequence[FrontierPoint], *, baseline: float | None, task: str) -> str:
     """The leaderboard plot of one task (accuracies as fractions, densities as fractions)."""
-    fig, ax = _figure()
+    fig, ax = _figure(7.5, 4.8)
     many = len(points) > RASTERIZE_ABOVE
     size = 10 if many else 28
     if points:
@@ -111,7 +111,10 @@ def frontier_svg(points: Sequence[FrontierPoint], *, baseline: float | None, tas
                    color=ROLE_COLORS["ticket"], alpha=0.7 if many else 1.0, label="verified ticket",
                    rasterized=many, zorder=3)
         best = frontier(points)
-        ax.step([p.density * 100 for p in best], [p.accuracy * 100 for p in best], where="post",
+        densest = max(p.density for p in points)
+        xs = [p.density * 100 for p in best] + [densest * 100]  # the last step holds to the densest ticket
+        ys = [p.accuracy * 100 for p in best] + [best[-1].accuracy * 100]
+        ax.step(xs, ys, where="post",
                 color="#111111", linewidth=2.0, label="frontier (best at this density or sparser)", zorder=4)
     if baseline is not None:
         ax.axhline(baseline * 100, color="#333333", linestyle="--", linewidth=1.1,
@@ -128,7 +131,7 @@ def frontier_svg(points: Sequence[FrontierPoint], *, baseline: float | None, tas
         ax.text(0.5, 0.5, "no verified tickets yet", transform=ax.transAxes, ha="center", va="center",
                 color="#666666")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="lower left", fontsize=8, frameon=True, framealpha=0.9)
+        fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     return _svg(fig)
 
 

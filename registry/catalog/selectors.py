@@ -68,7 +68,8 @@ def task_summaries() -> QuerySet[Task]:
 
 def newest_verified(limit: int = NEWEST_ON_HOME) -> list[Ticket]:
     """The most recently verified published tickets (their status changed last); one query."""
-    return list(_list_rows(Ticket.objects.filter(status=Status.VERIFIED)).order_by("-updated_at", "-id")[:limit])
+    qs = _list_rows(Ticket.objects.filter(status=Status.VERIFIED)).order_by("-updated_at", "-id")
+    return list(with_verification_columns(qs)[:limit])
 
 
 # --- catalog ------------------------------------------------------------------------------------------
