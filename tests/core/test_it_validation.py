@@ -395,3 +395,52 @@ def test_default_limits_admit_the_paper_families_with_their_recipes():
                             max_parameters=limits.max_parameters, max_layers=limits.max_layers)
         budget = validation.check_recipe(family.default_recipe, arch, limits)
         assert budget["budget"] <= limits.max_budget, name
+
+
+# --- robustness: damaged uploads only ever raise BundleError --------------------------------------------
+
+ODD_VALUES = [None, True, -1, 0, 2**70, 1.5, float("nan"), "", "x" * 300, [], [1, "a"], {}, {"type": "relu"}]
+
+
+def _paths(obj: Any, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix] if prefix else []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def test_random_damage_raises_only_bundle_errors():
+    """Flipped bytes, cut files and odd JSON values anywhere: a BundleError or a pass, never a crash."""
+    rng = np.random.default_rng(1234)
+    files = valid(task="cifar10", architecture={"family": "resnet-20", "args": {"width": 2}})
+    codes: set[str] = set()
+    for trial in range(300):
+        damaged = dict(files)
+        which = ("config", "init", "mask")[trial % 3]
+        if which == "config":
+            cfg = json.loads(files["config"])
+            path = _paths(cfg)[int(rng.integers(len(_paths(cfg))))]
+            target = cfg
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = ODD_VALUES[int(rng.integers(len(ODD_VALUES)))]
+            damaged["config"] = json.dumps(cfg).encode()
+        else:
+            data = bytearray(files[which])
+            if rng.random() < 0.5:
+                for _ in range(int(rng.integers(1, 4))):
+                    pos = int(rng.integers(len(data)) if rng.random() < 0.5 else rng.integers(min(len(data), 400)))
+                    data[pos] = int(rng.integers(256))
+            else:
+                data = data[: int(rng.integers(len(data)))]
+            damaged[which] = bytes(data)
+        try:
+            validation.validate_bundle(**damaged, limits=validation.Limits())
+        except BundleError as e:
+            assert e.code and e.message, e
+            codes.add(e.code)
+    assert len(codes) >= 8, codes  # the damage reached many different checks

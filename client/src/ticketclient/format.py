@@ -504,7 +504,9 @@ def load_safetensors(data: bytes, label: str = "file", **header_checks: Any) -> 
         raise BundleError("dtype_not_allowed", f"{label}.safetensors", "BF16 tensors are not supported")
     try:
         tensors = load(bytes(data))
-    except Exception as e:  # safetensors raises its own error types
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # safetensors raises its own types; a Rust panic is a BaseException
         raise BundleError("not_safetensors", f"{label}.safetensors", f"safetensors could not read the file: {e}") from e
     return dict(tensors), header.metadata
 
