@@ -294,3 +294,12 @@ def test_validating_a_bundle_does_not_import_torch(tmp_path: Path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert float(out.stdout) > 0
+
+
+def test_eval_points_count_iteration_zero_every_eval_and_the_end():
+    recipe = spec.FAMILIES["mlp"].default_recipe
+    from dataclasses import replace
+
+    assert replace(recipe, iterations=400, eval_every=100).eval_points == 5   # 0, 100, 200, 300, 400
+    assert replace(recipe, iterations=450, eval_every=100).eval_points == 6   # ... and 450
+    assert replace(recipe, iterations=50, eval_every=100).eval_points == 2    # 0 and 50

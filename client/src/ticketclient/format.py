@@ -199,8 +199,8 @@ class Recipe:
 
     @property
     def eval_points(self) -> int:
-        """Number of evaluations: every ``eval_every`` iterations and at the end."""
-        return self.iterations // self.eval_every + (0 if self.iterations % self.eval_every == 0 else 1)
+        """Number of evaluations of one run: at iteration 0, every ``eval_every`` iterations, and at the end."""
+        return self.iterations // self.eval_every + 1 + (1 if self.iterations % self.eval_every else 0)
 
 
 @dataclass(frozen=True)
