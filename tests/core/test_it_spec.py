@@ -216,3 +216,9 @@ def test_specs_build_in_torch_with_exactly_these_names():
     model = models.build_model(arch)
     assert list(model.state_dict()) == list(arch.tensors)
     assert math.prod(model(torch.zeros(1, 3, 32, 32)).shape) == 10
+
+
+def test_the_output_width_placeholder_is_not_expressible_in_json():
+    with pytest.raises(SpecError) as e:
+        spec.resolve(_layers({"type": "linear", "out_features": "num_classes"}), (40,), 10)
+    assert e.value.code == "wrong_type"

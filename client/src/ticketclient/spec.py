@@ -209,8 +209,14 @@ def _mlp(hidden: list[int]) -> list[dict[str, Any]]:
     return layers
 
 
-#: Placeholder for "num_classes" in family layer lists, replaced in resolve().
-OUTPUT = "num_classes"
+class _NumClasses:
+    """Placeholder for the task's number of classes in family layer lists (not expressible in JSON)."""
+
+    def __repr__(self) -> str:
+        return "num_classes"
+
+
+OUTPUT: Any = _NumClasses()
 
 
 def _conv_stack(plan: list[Any], *, batchnorm: bool) -> list[dict[str, Any]]:
@@ -398,7 +404,7 @@ def _check_keys(obj: Mapping[str, Any], allowed: set[str] | Mapping[str, Any], w
 def architecture_layers(architecture: Any, where: str = "architecture") -> list[dict[str, Any]]:
     """The raw layer list of an architecture dict (a family expanded), checked for structure only.
 
-    Family layer lists contain the placeholder ``"num_classes"`` for the output width.
+    Family layer lists contain the placeholder :data:`OUTPUT` for the output width.
     """
     if not isinstance(architecture, Mapping):
         raise SpecError("wrong_type", where, f"expected an object with 'family' or 'layers', got "
@@ -520,7 +526,7 @@ def _canonical_layer(layer: Any, at: str, num_classes: int) -> dict[str, Any]:
             raise SpecError("missing_field", f"{at}.{name}", f"a {kind} layer needs '{name}'")
         if value is None:
             continue  # inferred later (in_features, in_channels, num_features, pool stride)
-        if value == OUTPUT and name in ("out_features",):
+        if value is OUTPUT:
             value = num_classes
         f = f"{at}.{name}"
         if typ is bool:
