@@ -444,3 +444,17 @@ def test_random_damage_raises_only_bundle_errors():
             assert e.code and e.message, e
             codes.add(e.code)
     assert len(codes) >= 8, codes  # the damage reached many different checks
+
+
+def test_command_line_reports_valid_and_invalid_folders(tmp_path, capsys):
+    good = build_bundle().save(tmp_path / "good")
+    assert validation.main([str(good), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["valid"] is True and 0 < out["density"] < 1 and out["task"] == "mnist1d"
+    bad = build_bundle().save(tmp_path / "bad")
+    (bad / "init.safetensors").write_bytes(pickle.dumps([1, 2, 3]))
+    assert validation.main([str(bad), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out) == {
+        "valid": False, "code": "pickle_file", "field": "init.safetensors",
+        "message": "this is a Python pickle; tickets are safetensors only (pickles can run code when loaded, so "
+                   "they are refused)"}

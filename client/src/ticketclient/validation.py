@@ -354,4 +354,36 @@ def _check_claims(cfg: tformat.TicketConfig, density: float) -> None:
                           f"(density is measured from the mask; leave the claim out or correct it)")
 
 
-__all__ = ["Limits", "ValidatedBundle", "validate_bundle", "validate_folder", "check_recipe"]
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ticketclient.validation FOLDER [--json]``: the registry's checks on a local bundle.
+
+    Exit status 0 when valid (prints density, parameters and budget), 1 with the error's code, field and
+    message when not. Limits come from the environment (``TICKETHUB_MAX_*``).
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m ticketclient.validation", description=main.__doc__)
+    parser.add_argument("folder", help="a folder with config.json, init.safetensors and mask.safetensors")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+    try:
+        v = validate_folder(args.folder)
+    except BundleError as e:
+        if args.json:
+            print(json.dumps({"valid": False, **e.as_dict()}))
+        else:
+            print(f"invalid ({e.code}): {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"valid": True, **v.summary()}))
+    else:
+        print(f"valid: task {v.config.task}, density {v.density:.4%} ({v.num_kept:,} of {v.num_prunable:,} "
+              f"prunable weights), {v.num_parameters:,} parameters, training budget {v.budget['budget']:.3g}")
+    return 0
+
+
+__all__ = ["Limits", "ValidatedBundle", "validate_bundle", "validate_folder", "check_recipe", "main"]
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
