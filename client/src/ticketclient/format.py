@@ -58,8 +58,8 @@ def _int(d: Mapping[str, Any], key: str, where: str, default: Any = ..., **bound
         if default is ...:
             raise BundleError("missing_field", _path(where, key), f"'{key}' is required")
         return default
-    if d[key] is None and default is None:
-        return None
+    if d[key] is None and default is not ...:
+        return default  # null means absent for an optional field
     return check_int(d[key], _path(where, key), error=BundleError, **bounds)
 
 
@@ -68,8 +68,8 @@ def _float(d: Mapping[str, Any], key: str, where: str, default: Any = ..., **bou
         if default is ...:
             raise BundleError("missing_field", _path(where, key), f"'{key}' is required")
         return default
-    if d[key] is None and default is None:
-        return None
+    if d[key] is None and default is not ...:
+        return default  # null means absent for an optional field
     return check_float(d[key], _path(where, key), error=BundleError, **bounds)
 
 
@@ -79,8 +79,8 @@ def _choice(d: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...]
             raise BundleError("missing_field", _path(where, key), f"'{key}' is required")
         return default
     value = d[key]
-    if value is None and default is None:
-        return None
+    if value is None and default is not ...:
+        return default  # null means absent for an optional field
     if not isinstance(value, str) or value not in choices:
         raise BundleError("bad_value", _path(where, key),
                           f"must be one of {', '.join(choices)}, got {value!r:.40}")
@@ -93,8 +93,8 @@ def _str(d: Mapping[str, Any], key: str, where: str, default: Any = ..., max_len
             raise BundleError("missing_field", _path(where, key), f"'{key}' is required")
         return default
     value = d[key]
-    if value is None and default is None:
-        return None
+    if value is None and default is not ...:
+        return default  # null means absent for an optional field
     if not isinstance(value, str):
         raise BundleError("wrong_type", _path(where, key), f"expected a string, got {_type_name(value)}")
     if len(value) > max_len:
