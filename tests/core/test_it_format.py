@@ -303,3 +303,16 @@ def test_eval_points_count_iteration_zero_every_eval_and_the_end():
     assert replace(recipe, iterations=400, eval_every=100).eval_points == 5   # 0, 100, 200, 300, 400
     assert replace(recipe, iterations=450, eval_every=100).eval_points == 6   # ... and 450
     assert replace(recipe, iterations=50, eval_every=100).eval_points == 2    # 0 and 50
+
+
+def test_null_means_absent_for_optional_fields_but_not_for_required_ones():
+    d = config_dict()
+    d["recipe"]["momentum"] = None
+    d["provenance"]["method"] = None
+    d["claims"]["val_accuracy"] = None
+    cfg = tformat.TicketConfig.from_json(d)
+    assert cfg.recipe.momentum == 0.0 and cfg.provenance.method == "imp" and cfg.claims.val_accuracy is None
+    d["recipe"]["lr"] = None
+    with pytest.raises(BundleError) as e:
+        tformat.TicketConfig.from_json(d)
+    assert (e.value.code, e.value.field) == ("wrong_type", "recipe.lr")
