@@ -198,19 +198,30 @@ class HubFile:
     content: bytes | None = None  # generated files carry their bytes; stored ones are read from storage
 
 
-def verification_document(revision: Revision) -> bytes | None:
-    """The finished own-task verification of a revision as canonical JSON bytes (None if unfinished)."""
-    if not apps.is_installed("registry.verifications"):
-        return None
+def finished_verifications(revisions: list[Revision]) -> dict[int, Any]:
+    """The finished own-task verification of each revision (with its runs), by revision id, in one query."""
+    if not revisions or not apps.is_installed("registry.verifications"):
+        return {}
     from registry.verifications.models import Verification
 
-    verification = (
-        Verification.objects.filter(revision=revision, kind=Verification.Kind.OWN,
-                                    status__in=Verification.FINISHED)
-        .prefetch_related("runs").first()
-    )
+    found = Verification.objects.filter(revision__in=revisions, kind=Verification.Kind.OWN,
+                                        status__in=Verification.FINISHED).prefetch_related("runs")
+    return {v.revision_id: v for v in found}
+
+
+_UNSET: Any = object()
+
+
+def verification_document(revision: Revision, verification: Any = _UNSET) -> bytes | None:
+    """The finished own-task verification of a revision as canonical JSON bytes (None if unfinished).
+
+    ``verification`` is the record when the caller loaded it already (None: there is none).
+    """
+    if verification is _UNSET:
+        verification = finished_verifications([revision]).get(revision.pk)
     if verification is None:
         return None
+    from registry.verifications.models import Verification
     runs = [
         {
             "role": run.role, "seed": run.seed, "final_test_accuracy": run.final_test_accuracy,
@@ -463,10 +474,11 @@ def list_models(request: HttpRequest) -> JsonResponse:
     files_by_revision: dict[int, list[HubFile]] = {}
     for f in RevisionFile.objects.filter(revision__in=[r.pk for r in rows]):
         files_by_revision.setdefault(f.revision_id, []).append(HubFile(f.path, f.sha256, f.size))
+    verifications = finished_verifications(rows)
     body = []
     for revision in rows:
         files = files_by_revision.get(revision.pk, [])
-        document = verification_document(revision)
+        document = verification_document(revision, verifications.get(revision.pk))
         if document is not None:
             files.append(HubFile(VERIFICATION_FILE, sha256_hex(document), len(document), document))
         body.append(model_dict(revision.ticket, revision, sorted(files, key=lambda f: f.path)))

@@ -154,3 +154,14 @@ def test_unpublished_revisions_only_for_their_owner_when_asked(make_revision, ma
     mine = requests.get(url, headers={**include, "Authorization": f"Bearer {user_token(owner)}"})
     assert mine.status_code == 200 and mine.json()["sha"] == revision.commit
     assert mine.json()["ticket"]["published"] is False
+
+
+def test_listing_makes_a_bounded_number_of_queries(publish, client, django_assert_max_num_queries) -> None:
+    for i in range(6):
+        publish(f"mlp-listed-{i}", seed=i, accuracy=0.5 + i / 100)
+    with django_assert_max_num_queries(8):
+        response = client.get("/api/models?filter=task:mnist1d&sort=verified_accuracy")
+    assert response.status_code == 200
+    listed = response.json()
+    assert [m["id"] for m in listed] == [f"mlp-listed-{i}" for i in reversed(range(6))]
+    assert all("verification.json" in {s["rfilename"] for s in m["siblings"]} for m in listed)
