@@ -98,18 +98,19 @@ def frontier_svg(points: Sequence[FrontierPoint], *, baseline: float | None, tas
     """The leaderboard plot of one task (accuracies as fractions, densities as fractions)."""
     fig, ax = _figure(7.5, 4.8)
     many = len(points) > RASTERIZE_ABOVE
-    size = 10 if many else 28
+    # Line2D markers (plot with no line) draw far faster than scatter's PathCollection at 10,000s of points.
+    size = 3.0 if many else 5.5
     if points:
         for role, marker in (("random_mask", "v"), ("reinit", "^")):
             xs = [p.density * 100 for p in points if role in p.controls]
             ys = [p.controls[role] * 100 for p in points if role in p.controls]
             if xs:
-                ax.scatter(xs, ys, s=size, marker=marker, facecolors="none", edgecolors=ROLE_COLORS[role],
-                           linewidths=0.8, alpha=0.6 if many else 0.9, label=ROLE_LABELS[role],
-                           rasterized=many, zorder=2)
-        ax.scatter([p.density * 100 for p in points], [p.accuracy * 100 for p in points], s=size,
-                   color=ROLE_COLORS["ticket"], alpha=0.7 if many else 1.0, label="verified ticket",
-                   rasterized=many, zorder=3)
+                ax.plot(xs, ys, linestyle="none", marker=marker, markersize=size, markerfacecolor="none",
+                        markeredgecolor=ROLE_COLORS[role], markeredgewidth=0.8, alpha=0.6 if many else 0.9,
+                        label=ROLE_LABELS[role], rasterized=many, zorder=2)
+        ax.plot([p.density * 100 for p in points], [p.accuracy * 100 for p in points], linestyle="none",
+                marker="o", markersize=size, markerfacecolor=ROLE_COLORS["ticket"], markeredgewidth=0,
+                alpha=0.7 if many else 1.0, label="verified ticket", rasterized=many, zorder=3)
         best = frontier(points)
         densest = max(p.density for p in points)
         xs = [p.density * 100 for p in best] + [densest * 100]  # the last step holds to the densest ticket
@@ -119,7 +120,7 @@ def frontier_svg(points: Sequence[FrontierPoint], *, baseline: float | None, tas
     if baseline is not None:
         ax.axhline(baseline * 100, color="#333333", linestyle="--", linewidth=1.1,
                    label=f"dense baseline {baseline * 100:.1f}%", zorder=1)
-        ax.scatter([100.0], [baseline * 100], marker="s", color="#333333", s=30, zorder=5)
+        ax.plot([100.0], [baseline * 100], linestyle="none", marker="s", color="#333333", markersize=5.5, zorder=5)
     _percent_axis(ax)
     if points or baseline is not None:
         densities = [p.density * 100 for p in points] + [100.0]
