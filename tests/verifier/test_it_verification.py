@@ -172,10 +172,34 @@ def test_sweeper_recovers_a_revision_whose_message_was_lost(owner_client, make_b
     v = Verification.objects.get(revision__commit=commit)
     assert requeued == [v.pk] and v.status == "queued"
     assert sweeper.sweep() == []  # nothing is sent twice within the limit
-    messages = [json.loads(m)["headers"]["task"] for m in client.lrange(f"{broker_prefix}verify", 0, -1)]
-    assert messages == ["verifier.run_verification"]
+    messages = [json.loads(m)["headers"] for m in client.lrange(f"{broker_prefix}verify", 0, -1)]
+    assert [m["task"] for m in messages] == ["verifier.run_verification"]
+    # the job carries its hard and soft time limits, derived from the recipe's budget
+    assert messages[0]["timelimit"] == [v.time_limit_s, v.soft_time_limit_s]
+    assert 0 < v.soft_time_limit_s < v.time_limit_s
 
     worker = start_worker()
     body = wait_until_finished(owner_client, "lost-mlp", commit, [worker])
     assert body["status"] == "verified"
     assert_complete_runs(own_record(body))
+
+
+def test_over_budget_recipe_is_refused_at_submission_and_never_queued(owner_client, make_bundle, verifier_broker,
+                                                                     monkeypatch):
+    import redis
+    from verifier_workers import REDIS_URL
+
+    from registry.tickets.limits import clear_limits_cache
+    from registry.verifications.models import Verification
+
+    monkeypatch.setenv("TICKETHUB_MAX_BUDGET", "1000000")  # parameters x iterations x batch size
+    clear_limits_cache()
+    try:
+        r = owner_client.post("/api/v1/tickets/", make_bundle(config=tiny_config(accuracy=0.3)).form(name="too-big"),
+                              format="multipart")
+    finally:
+        monkeypatch.delenv("TICKETHUB_MAX_BUDGET")
+        clear_limits_cache()
+    assert r.status_code == 400 and r.json()["error"] == "over_budget", r.content
+    assert redis.Redis.from_url(REDIS_URL).llen(f"{verifier_broker}verify") == 0
+    assert not Verification.objects.exists()
