@@ -20,7 +20,11 @@ from factories import make_bundle as _make_bundle
 
 @pytest.fixture(autouse=True)
 def isolated_storage(settings, tmp_path_factory):
-    """Every test gets its own filesystem storage (a fresh MEDIA_ROOT behind default_storage)."""
+    """Every test gets its own filesystem storage (a fresh MEDIA_ROOT behind default_storage).
+
+    Also: a fast password hasher (PBKDF2 costs ~0.3 s per user on a shared 2-core machine).
+    """
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     media = tmp_path_factory.mktemp("media")
     settings.MEDIA_ROOT = media
     settings.STORAGES = {

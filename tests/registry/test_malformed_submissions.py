@@ -12,7 +12,9 @@ from django.core.files.storage import FileSystemStorage
 from factories import BundleBytes, make_bundle
 from safetensors.numpy import save as st_save
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Refusals made before anything is written run in the usual rolled-back test transaction; the ones that
+# happen mid-write (taken name, storage outage) commit for real (transaction=True).
+pytestmark = pytest.mark.django_db
 
 
 # --- crafting bad files -------------------------------------------------------------------------------
@@ -195,6 +197,7 @@ def test_file_over_the_core_limit_is_refused(owner_client, submit, monkeypatch, 
     assert_no_trace()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_taken_name_is_409(owner_client, other_client, submit, assert_no_trace):
     assert submit(owner_client, make_bundle(seed=0), name="popular-name").status_code == 201
     r = submit(other_client, make_bundle(seed=1), name="popular-name")
@@ -240,6 +243,7 @@ class FailingOnMaskStorage(FileSystemStorage):
         return super()._save(name, content)
 
 
+@pytest.mark.django_db(transaction=True)
 def test_storage_failure_mid_submission_leaves_no_rows_and_no_blobs(owner_client, submit, settings,
                                                                    isolated_storage, assert_no_trace, broker):
     import hashlib
