@@ -11,8 +11,9 @@ the same way every time, so a ticket trained here and retrained by the verifier 
 | ``fashion-mnist`` | the IDX files of Fashion-MNIST | 55,000 / 5,000 / 10,000 as MNIST | pixels / 255, mean 0.2860, std 0.3530 |
 | ``cifar10`` | the *binary* version (``data_batch_1.bin`` ... ``test_batch.bin``) | first 45,000 / last 5,000 of the 50,000 train / 10,000 test | pixels / 255, per-channel mean and std |
 
-Files live under ``root`` (an argument) or ``$TICKETHUB_DATA/<task>`` (default
-``~/.cache/ticketclient/data/<task>``). MNIST, Fashion-MNIST and CIFAR-10 are downloaded once from their
+The split sizes, input shapes and split descriptions are those of :mod:`ticketclient.tasks` (the one
+record of them). Files live under ``root`` (an argument) or ``$TICKETHUB_DATA/<task>`` (default
+``~/.cache/tickethub/datasets/<task>``, see :mod:`ticketclient.constants`). MNIST, Fashion-MNIST and CIFAR-10 are downloaded once from their
 public mirrors into that folder when missing (checked against their published MD5); when that is not
 possible :class:`~ticketclient.errors.DatasetUnavailableError` says where to put the files. The pickled
 "python version" of CIFAR-10 is never read (nothing here unpickles). ``mnist1d`` is generated locally
@@ -36,11 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ticketclient import constants, tasks
 from ticketclient.errors import DatasetUnavailableError, UnknownTaskError
 
 #: Environment variable naming the dataset cache folder.
-DATA_ENV = "TICKETHUB_DATA"
-DEFAULT_DATA_HOME = Path("~/.cache/ticketclient/data")
+DATA_ENV = constants.DATA_ENV
 
 IDX_FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -111,8 +112,8 @@ class TaskData:
 
 
 def data_home() -> Path:
-    """The dataset cache folder: ``$TICKETHUB_DATA`` or ``~/.cache/ticketclient/data``."""
-    return Path(os.environ.get(DATA_ENV) or DEFAULT_DATA_HOME).expanduser()
+    """The dataset cache folder: ``$TICKETHUB_DATA`` or ``~/.cache/tickethub/datasets``."""
+    return constants.data_dir()
 
 
 def load(task_name: str, *, root: str | Path | None = None, download: bool = True) -> TaskData:
@@ -121,12 +122,16 @@ def load(task_name: str, *, root: str | Path | None = None, download: bool = Tru
     ``root`` is the folder holding the task's files (default ``$TICKETHUB_DATA/<task>``); with
     ``download=False`` a missing file raises :class:`DatasetUnavailableError` instead of being fetched.
     """
+    info = tasks.get(task_name)  # UnknownTaskError lists the registered tasks
     loader = LOADERS.get(task_name)
     if loader is None:
-        raise UnknownTaskError(f"no dataset loader for task {task_name!r} (known: {', '.join(sorted(LOADERS))})")
+        raise UnknownTaskError(f"no dataset loader for task {task_name!r} (loaders: {', '.join(sorted(LOADERS))})")
     folder = Path(root).expanduser() if root is not None else data_home() / task_name
-    data = loader(folder, download)
-    return TaskData(*(np.ascontiguousarray(a) for a in data), task=task_name)
+    x_train, y_train, x_val, y_val, x_test, y_test = loader(folder, download)
+    shape = tuple(info.input_shape)
+    xs = [np.ascontiguousarray(x.reshape(len(x), *shape), dtype=np.float32) for x in (x_train, x_val, x_test)]
+    ys = [np.ascontiguousarray(y, dtype=np.int64) for y in (y_train, y_val, y_test)]
+    return TaskData(xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], task=task_name)
 
 
 Splits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -135,7 +140,6 @@ Splits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.nd
 # --- mnist1d ----------------------------------------------------------------------------------------------
 
 MNIST1D_CACHE = "mnist1d-v1.npz"
-MNIST1D_VAL = 500
 
 
 def _load_mnist1d(folder: Path, download: bool) -> Splits:
@@ -151,7 +155,7 @@ def _load_mnist1d(folder: Path, download: bool) -> Splits:
         os.replace(tmp, cache)
     x, x_test = x.astype(np.float32), x_test.astype(np.float32)
     y, y_test = y.astype(np.int64), y_test.astype(np.int64)
-    n = len(y) - MNIST1D_VAL
+    n = len(y) - tasks.get("mnist1d").val_size
     return x[:n], y[:n], x[n:], y[n:], x_test, y_test
 
 
@@ -172,7 +176,6 @@ def _generate_mnist1d() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 # --- digits -----------------------------------------------------------------------------------------------
 
-DIGITS_SPLIT = (1197, 300, 300)
 DIGITS_PERMUTATION_SEED = 0
 
 
@@ -184,7 +187,8 @@ def _load_digits(folder: Path, download: bool) -> Splits:
     y = np.asarray(bunch.target, dtype=np.int64)
     order = np.random.default_rng(DIGITS_PERMUTATION_SEED).permutation(len(y))
     x, y = x[order], y[order]
-    n_train, n_val, n_test = DIGITS_SPLIT
+    info = tasks.get("digits")
+    n_train, n_val, n_test = info.train_size, info.val_size, info.test_size
     mean, std = x[:n_train].mean(), x[:n_train].std()
     x = ((x - mean) / std).astype(np.float32)
     a, b, c = n_train, n_train + n_val, n_train + n_val + n_test
@@ -193,7 +197,6 @@ def _load_digits(folder: Path, download: bool) -> Splits:
 
 # --- MNIST and Fashion-MNIST (IDX) ------------------------------------------------------------------------
 
-IDX_VAL = 5000
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -223,10 +226,10 @@ def _idx_loader(task: str, mean: float, std: float) -> Callable[[Path, bool], Sp
         y_all, y_test = arrays["train_labels"].astype(np.int64), arrays["test_labels"].astype(np.int64)
         _check_pairs(task, x_all, y_all, "train")
         _check_pairs(task, x_test, y_test, "test")
-        n = len(y_all) - IDX_VAL
+        n = len(y_all) - tasks.get(task).val_size
         if n <= 0:
-            raise DatasetUnavailableError(f"{task}: the train files hold {len(y_all)} examples, fewer than the "
-                                          f"{IDX_VAL} of the validation split")
+            raise DatasetUnavailableError(f"{task}: the train files hold {len(y_all)} examples, not more than the "
+                                          f"{tasks.get(task).val_size} of the validation split")
         return x_all[:n], y_all[:n], x_all[n:], y_all[n:], x_test, y_test
 
     return load_idx_task
@@ -247,7 +250,6 @@ def _check_pairs(task: str, x: np.ndarray, y: np.ndarray, split: str) -> None:
 
 # --- CIFAR-10 (binary version) ----------------------------------------------------------------------------
 
-CIFAR_VAL = 5000
 
 
 def read_cifar_records(raw: bytes, name: str = "CIFAR-10 batch") -> tuple[np.ndarray, np.ndarray]:
@@ -289,10 +291,10 @@ def _load_cifar10(folder: Path, download: bool) -> Splits:
     y_all = np.concatenate([p[1] for p in parts])
     x_test_raw, y_test = read_cifar_records(files[CIFAR_TEST_FILE], CIFAR_TEST_FILE)
     x_test = _normalise_images(x_test_raw, CIFAR_MEAN, CIFAR_STD)
-    n = len(y_all) - CIFAR_VAL
+    n = len(y_all) - tasks.get("cifar10").val_size
     if n <= 0:
-        raise DatasetUnavailableError(f"cifar10: the train batches hold {len(y_all)} examples, fewer than the "
-                                      f"{CIFAR_VAL} of the validation split")
+        raise DatasetUnavailableError(f"cifar10: the train batches hold {len(y_all)} examples, not more than the "
+                                      f"{tasks.get('cifar10').val_size} of the validation split")
     return x_all[:n], y_all[:n], x_all[n:], y_all[n:], x_test, y_test
 
 

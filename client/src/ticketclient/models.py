@@ -151,7 +151,7 @@ def load_tensors(model: nn.Module, tensors: Mapping[str, Any]) -> nn.Module:
         raise BundleError("unknown_tensor", unexpected[0], "the model has no tensor of that name")
     for name, target in state.items():
         value = tensors[name]
-        source = value if isinstance(value, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(value))
+        source = value if isinstance(value, torch.Tensor) else torch.from_numpy(np.array(value, order="C"))
         if tuple(source.shape) != tuple(target.shape):
             raise BundleError("shape_mismatch", name,
                               f"shape {tuple(source.shape)} differs from the model's {tuple(target.shape)}")
