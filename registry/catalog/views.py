@@ -83,7 +83,8 @@ def frontier_plot(request: HttpRequest, name: str) -> HttpResponse:
     key = plots.data_key("frontier", selectors.frontier_version(task))
     svg = plots.cached_svg(key, lambda: plots.frontier_svg(
         selectors.frontier_points(task), baseline=task.dense_baseline_accuracy, task=task.name))
-    return _svg_response(svg)
+    # The leaderboard links the plot with ?v=<digest of its data>: such a URL may be cached for a day.
+    return _svg_response(svg, max_age=86400 if request.GET.get("v") else 300)
 
 
 # --- ticket page --------------------------------------------------------------------------------------
@@ -139,6 +140,7 @@ def ticket_detail(request: HttpRequest, name: str) -> HttpResponse:
         "revision": revision,
         "is_latest": revision.number == latest_number,
         "revisions": revisions,
+        "published_revision": next((r for r in revisions if r.status == Status.VERIFIED), None),
         "files": files,
         "own": own,
         "roles": selectors.role_summaries(own) if own and details else [],

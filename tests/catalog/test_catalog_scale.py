@@ -48,7 +48,7 @@ def measured(client, task, owner):
     return results
 
 
-def test_pages_run_a_constant_number_of_queries_at_10_and_10000_tickets(measured, django_assert_max_num_queries):
+def test_pages_run_a_constant_number_of_queries_at_10_and_10000_tickets(measured):
     from registry.tickets.models import Ticket
 
     assert Ticket.objects.count() == 10_000

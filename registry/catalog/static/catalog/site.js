@@ -39,7 +39,7 @@
   });
 
   function describe(p) {
-    if (p.runs_total === undefined) return "queued: waiting for a verifier worker";
+    if (!p.runs_total) return "queued: waiting for a verifier worker";
     var text = p.runs_done + " of " + p.runs_total + " runs done";
     if (p.current_run) {
       text += " · now: " + p.current_run;
