@@ -143,10 +143,12 @@ def find(task: str, architecture: dict[str, Any] | None = None, *, rounds: int =
     from ticketclient import pruning, spec, tasks
 
     info = tasks.get(task)
-    arch = architecture or {"family": info.default_family, "args": {}}
+    arch = dict(architecture) if architecture else spec.default_architecture(info.default_family, info.default_args)
     recipe = kwargs.pop("recipe", None)
     if recipe is None:
-        recipe = spec.FAMILIES[arch["family"]].default_recipe if "family" in arch else None
+        if "family" not in arch:
+            raise ValueError("find() with a layer-list architecture needs recipe= (a format.Recipe)")
+        recipe = spec.FAMILIES[arch["family"]].default_recipe
     return pruning.find_ticket(task, arch, recipe, rounds=rounds, seed=seed, out_dir=out_dir, progress=progress,
                                **kwargs)
 

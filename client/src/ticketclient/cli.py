@@ -154,8 +154,10 @@ def cmd_find(args: argparse.Namespace) -> int:
     info = tasks.get(args.task)
     if args.arch:
         arch = json.loads(args.arch)
+    elif args.family and args.family != info.default_family:
+        arch = spec.default_architecture(args.family)
     else:
-        arch = {"family": args.family or info.default_family, "args": {}}
+        arch = spec.default_architecture(info.default_family, info.default_args)
     family = arch.get("family") or "mlp"
     recipe = spec.FAMILIES[family].default_recipe if family in spec.FAMILIES else spec.FAMILIES["mlp"].default_recipe
     if args.iterations:
@@ -167,11 +169,11 @@ def cmd_find(args: argparse.Namespace) -> int:
                                 progress=not args.quiet, recipe=recipe, strategy=strategy)
     from ticketclient.format import measure_density
 
-    for i, bundle in enumerate(bundles):
+    for k, bundle in enumerate(bundles, start=1):
         claims = bundle.config.claims
         acc = claims.get("test_accuracy") if isinstance(claims, dict) else getattr(claims, "test_accuracy", None)
-        print(f"round {i:2d}: density {measure_density(bundle.mask)[0]:.4f}  test accuracy {acc}")
-    print(f"bundles in {args.out}")
+        print(f"{args.out / f'round-{k}'}: density {measure_density(bundle.mask)[0]:.4f}, test accuracy {acc:.4f}")
+    print(f"submit one with: ticket submit {args.out / f'round-{len(bundles)}'} --name <name> --wait")
     return EXIT_OK
 
 
