@@ -172,7 +172,8 @@ def cmd_find(args: argparse.Namespace) -> int:
     for k, bundle in enumerate(bundles, start=1):
         claims = bundle.config.claims
         acc = claims.get("test_accuracy") if isinstance(claims, dict) else getattr(claims, "test_accuracy", None)
-        print(f"{args.out / f'round-{k}'}: density {measure_density(bundle.mask)[0]:.4f}, test accuracy {acc:.4f}")
+        shown = "n/a" if acc is None else f"{acc:.4f}"
+        print(f"{args.out / f'round-{k}'}: density {measure_density(bundle.mask)[0]:.4f}, test accuracy {shown}")
     print(f"submit one with: ticket submit {args.out / f'round-{len(bundles)}'} --name <name> --wait")
     return EXIT_OK
 
