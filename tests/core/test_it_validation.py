@@ -332,6 +332,11 @@ def test_a_correct_density_claim_passes():
     density = tformat.measure_density(bundle.mask)[0]
     files = with_config(bundle_bytes(bundle), lambda c: c["claims"].__setitem__("density", density))
     assert validation.validate_bundle(**files, limits=validation.Limits()).density == density
+    rounded = float(f"{density:.3g}")
+    files = with_config(bundle_bytes(bundle), lambda c: c["claims"].__setitem__("density", rounded))
+    assert validation.validate_bundle(**files, limits=validation.Limits()).density == density
+    files = with_config(bundle_bytes(bundle), lambda c: c["claims"].__setitem__("density", density * 1.02))
+    raises(files, "claim_mismatch", "claims.density")
 
 
 def test_unknown_task():

@@ -37,8 +37,10 @@ from ticketclient.errors import BundleError, UnknownTaskError
 INIT_DTYPES = ("F32", "F16", "I64")
 FLOAT_DTYPES = ("F32", "F16")
 MASK_DTYPE = "BOOL"
-#: relative tolerance for ``claims.density`` and the mask's ``density`` metadata against the measured one
+#: relative tolerance of the mask's ``density`` metadata (machine-written) against the measured density
 DENSITY_TOLERANCE = 1e-4
+#: relative tolerance of ``claims.density`` (a person may round it to three significant digits)
+CLAIMED_DENSITY_TOLERANCE = 5e-3
 MAX_TENSOR_NAME = 300
 
 
@@ -348,7 +350,7 @@ def _check_claims(cfg: tformat.TicketConfig, density: float) -> None:
         raise BundleError("out_of_range", "claims.early_stop_iteration",
                           f"early stop at iteration {claims.early_stop_iteration:,} is after the end of training "
                           f"({recipe.iterations:,} iterations)")
-    if claims.density is not None and not _close(claims.density, density):
+    if claims.density is not None and not math.isclose(claims.density, density, rel_tol=CLAIMED_DENSITY_TOLERANCE):
         raise BundleError("claim_mismatch", "claims.density",
                           f"the config claims density {claims.density:.6g}, the mask has {density:.6g} "
                           f"(density is measured from the mask; leave the claim out or correct it)")
