@@ -27,6 +27,14 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 
 
+@pytest.fixture(autouse=True)
+def _broker_goes_nowhere(settings):
+    """Submissions made here enqueue their verification on kombu's in-memory transport: no worker is
+    meant to run them, and nothing lands in a shared Redis queue."""
+    settings.CELERY_BROKER_URL = "memory://"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:

@@ -196,3 +196,33 @@ def test_my_tickets_shows_unpublished_ones_to_their_owner(page, hub, owner, shot
     page.get_by_role("link", name="overclaimed-ticket").click()
     expect(page.locator("section.result .reason")).to_contain_text("below the claim")
     shot(page, "11-rejected-owner-view")
+
+
+def test_a_real_submission_shows_its_architecture_and_serves_its_files(page, hub, owner, make_bundle, shot,
+                                                                       live_server):
+    """A bundle submitted through the real service: the table reads surviving neurons from its mask, and
+    the file links download bytes whose sha256 is the one shown."""
+    import hashlib
+
+    from catalog_rows import make_verification
+
+    from registry.tickets.services import BundleUpload, set_revision_status, submit_bundle
+
+    bundle = make_bundle(task="mnist1d", family="mlp", hidden=[64, 32], density=0.05, seed=3, accuracy=0.5)
+    submission = submit_bundle(user=owner, upload=BundleUpload(config=bundle.config, init=bundle.init,
+                                                               mask=bundle.mask), name="mlp-mnist1d-real")
+    make_verification(submission.revision, status="verified", accuracy=0.52, claimed=0.5)
+    set_revision_status(submission.revision, "verified", verified_accuracy=0.52)
+
+    page.goto("/tickets/mlp-mnist1d-real/")
+    layers = page.locator("table.layers")
+    expect(layers).to_contain_text("64 × 40")
+    survivors = layers.locator("tbody tr").nth(1).locator("td").nth(6).inner_text()
+    assert re.fullmatch(r"\d+ / 64", survivors) and survivors != "? / 64"
+    shot(page, "12-real-ticket")
+
+    sha_shown = page.locator("table.files tr", has_text="mask.safetensors").locator("code.sha").inner_text()
+    href = page.get_by_role("link", name="mask.safetensors").get_attribute("href")
+    body = requests.get(live_server.url + href, timeout=10).content
+    assert body == bundle.mask
+    assert hashlib.sha256(body).hexdigest() == sha_shown

@@ -16,6 +16,14 @@ def _clear_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _broker_goes_nowhere(settings):
+    """Submissions made here enqueue their verification on kombu's in-memory transport: no worker is
+    meant to run them, and nothing lands in a shared Redis queue."""
+    settings.CELERY_BROKER_URL = "memory://"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
+
+
 @pytest.fixture
 def task(db):
     return make_task("mnist1d", baseline=0.62)
