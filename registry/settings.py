@@ -184,9 +184,11 @@ STORAGES = {
 
 # --- uploads ------------------------------------------------------------------------------------------
 
-#: Largest request body accepted at all; larger Content-Lengths get 413 before the body is read. Per-file
-#: limits (init, mask, config) come from ticketclient.validation.Limits and are checked by validation.
-TICKETHUB_MAX_UPLOAD_BYTES = int(os.environ.get("TICKETHUB_MAX_UPLOAD_BYTES", str(256 * 1024 * 1024)))
+#: Largest request body accepted at all; larger Content-Lengths get 413 before the body is read. Unset
+#: (None): derived from ticketclient's Limits (config + two tensor files + 1 MiB of multipart overhead),
+#: see registry.tickets.limits.max_request_bytes. Per-file limits are checked before a file is read.
+TICKETHUB_MAX_UPLOAD_BYTES = int(os.environ["TICKETHUB_MAX_UPLOAD_BYTES"]) if os.environ.get(
+    "TICKETHUB_MAX_UPLOAD_BYTES") else None
 # Non-file form fields (name, message) are small; files over this size spill to a temporary file.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", str(1024 * 1024)))
 FILE_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("FILE_UPLOAD_MAX_MEMORY_SIZE", str(8 * 1024 * 1024)))

@@ -9,6 +9,7 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooMa
 from django.http import HttpRequest, HttpResponse
 
 from registry.common.errors import json_error
+from registry.tickets.limits import max_request_bytes
 
 
 def _mib(n: int) -> str:
@@ -16,7 +17,8 @@ def _mib(n: int) -> str:
 
 
 class UploadLimitMiddleware:
-    """413 JSON for a Content-Length over ``TICKETHUB_MAX_UPLOAD_BYTES``, read from the header alone.
+    """413 JSON for a Content-Length over the request limit (``TICKETHUB_MAX_UPLOAD_BYTES``, or derived from
+    ticketclient's Limits), decided from the header alone.
 
     Django reads no more than Content-Length bytes, so a body without one is read as empty. Also turns
     Django's own body-size errors (DATA_UPLOAD_MAX_MEMORY_SIZE, too many files) into JSON for the API.
@@ -31,7 +33,7 @@ class UploadLimitMiddleware:
             length = int(raw)
         except ValueError:
             return json_error("bad_content_length", f"Content-Length is not a number: {raw!r}.", 400)
-        limit = settings.TICKETHUB_MAX_UPLOAD_BYTES
+        limit = max_request_bytes()
         if length > limit:
             return json_error(
                 "upload_too_large",

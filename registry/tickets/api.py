@@ -31,6 +31,7 @@ from rest_framework.views import APIView
 from registry.common.errors import ApiError
 from registry.common.pagination import PagePagination
 from registry.tickets import blobs, selectors, services
+from registry.tickets.limits import max_part_bytes
 from registry.tickets.models import BUNDLE_FILES, Revision, RevisionFile, Status, Task, Ticket
 
 _UPLOAD_PARTS = {"config": "config.json", "init": "init.safetensors", "mask": "mask.safetensors"}
@@ -277,6 +278,14 @@ def _read_upload(request: Request) -> services.BundleUpload:
                 "missing_file",
                 f"The submission has no {filename}: send it as the multipart file part {part!r}.",
                 field=part,
+            )
+        limit = max_part_bytes(part)
+        if uploaded.size > limit:  # refused from the parsed part's size, before reading it into memory
+            raise ApiError(
+                "file_too_large",
+                f"{filename} is {uploaded.size:,} bytes, over the limit of {limit:,} bytes.",
+                field=part,
+                status_code=413,
             )
         parts[part] = uploaded.read()
     return services.BundleUpload(config=parts["config"], init=parts["init"], mask=parts["mask"])

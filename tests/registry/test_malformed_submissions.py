@@ -175,25 +175,51 @@ def test_oversized_upload_is_413_and_leaves_nothing(owner_client, submit, settin
     assert_no_trace()
 
 
-def test_file_over_the_core_limit_is_refused(owner_client, submit, monkeypatch, assert_no_trace):
-    from ticketclient import validation
-
+@pytest.fixture
+def limits_env(monkeypatch):
+    """Set TICKETHUB_MAX_* limits for one test (read through Limits.from_env, as in production)."""
     from registry.tickets.limits import clear_limits_cache
 
-    bundle = make_bundle(hidden=[256, 256])
-    small = {f: 1000 for f in ("max_init_bytes", "max_mask_bytes", "max_file_bytes", "max_tensor_bytes")
-             if hasattr(validation.Limits(), f)}
-    assert small, "Limits should expose a per-file byte limit"
-    limits = validation.Limits(**small)
-    monkeypatch.setattr(validation.Limits, "from_env", classmethod(lambda cls: limits))
-    clear_limits_cache()
-    try:
-        r = submit(owner_client, bundle, name="over-limit")
-    finally:
-        monkeypatch.undo()
+    def _set(**values: int) -> None:
+        for key, value in values.items():
+            monkeypatch.setenv(f"TICKETHUB_{key.upper()}", str(value))
         clear_limits_cache()
-    assert r.status_code in (400, 413), r.content
-    assert "limit" in r.json()["detail"].lower() or "large" in r.json()["detail"].lower()
+
+    yield _set
+    monkeypatch.undo()
+    clear_limits_cache()
+
+
+# (mask.safetensors shares max_file_bytes with init.safetensors, which is always the larger of the two.)
+@pytest.mark.parametrize(("part", "limit_name"), [("init", "max_file_bytes"), ("config", "max_config_bytes")])
+def test_file_over_its_limit_is_413_naming_it(part, limit_name, owner_client, submit, limits_env, assert_no_trace):
+    bundle = make_bundle(hidden=[256, 256])
+    size = len(getattr(bundle, part))
+    limits_env(**{limit_name: size - 1})
+    r = submit(owner_client, bundle, name="over-limit")
+    assert r.status_code == 413, r.content
+    body = r.json()
+    assert body["error"] == "file_too_large" and body["field"] == part
+    assert f"{size:,} bytes" in body["detail"] and f"{size - 1:,} bytes" in body["detail"]
+    assert_no_trace()
+
+
+def test_request_limit_follows_the_file_limits(limits_env, settings):
+    from registry.tickets.limits import MULTIPART_OVERHEAD_BYTES, max_request_bytes
+
+    settings.TICKETHUB_MAX_UPLOAD_BYTES = None
+    limits_env(max_file_bytes=1_000_000, max_config_bytes=10_000)
+    assert max_request_bytes() == 2_010_000 + MULTIPART_OVERHEAD_BYTES
+
+
+def test_core_size_check_is_the_last_line(owner_client, limits_env, assert_no_trace):
+    """A config sent as a text field skips the file-part check; the core's own size check still refuses it."""
+    bundle = make_bundle()
+    limits_env(max_config_bytes=len(bundle.config) - 1)
+    form = bundle.form(name="text-config")
+    form["config"] = bundle.config.decode()
+    r = owner_client.post("/api/v1/tickets/", form, format="multipart")
+    assert r.status_code == 400 and r.json()["error"] == "file_too_large" and r.json()["field"] == "config.json"
     assert_no_trace()
 
 
