@@ -1,0 +1,344 @@
+"""Finding lottery tickets by iterative magnitude pruning (IMP), and the controls a ticket must beat.
+
+IMP (Frankle & Carbin 2019; rewinding: Frankle et al. 2019/2020), as :func:`find_ticket` runs it:
+
+1. initialise the dense network with :func:`ticketclient.models.init_weights` (``seed``), keep theta_0;
+2. train it with the recipe (:func:`ticketclient.training.train`, data-order seed ``seed``); with
+   ``rewind_iteration=k > 0`` keep the weights after ``k`` steps, theta_k: that is the ticket's init;
+3. prune the smallest-magnitude *surviving* weights of the trained network (:func:`prune`):
+   :class:`Layerwise` removes ``rate`` of each layer's survivors (the output layer ``output_rate``),
+   :class:`Global` removes ``rate`` of all survivors with one magnitude threshold across layers;
+   only the prunable weights (Linear and Conv2d weights) are pruned, never biases or batch norm;
+4. reset the survivors to the init (theta_0, or theta_k when rewinding), train again; repeat 3-4.
+
+Round ``k`` (1-based) is the network after ``k`` prunings, trained; its :class:`~ticketclient.format.TicketBundle`
+holds the init, the round's mask, and claims measured by that training. The number pruned is
+``round(rate * survivors)``, so after ``k`` layer-wise rounds a layer keeps about ``(1 - rate) ** k`` of
+its weights (LeNet-300-100, 20%/10%: ``(265,200 * 0.8**k + 1,000 * 0.9**k) / 266,200``).
+
+Controls (the verifier trains them next to the ticket): :func:`reinit_control` (same mask, fresh init),
+:func:`random_mask_control` (same init and per-layer density, mask shuffled within each layer) and
+:func:`supermask_accuracy` (the masked init, untrained, on the test split).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+import ticketclient
+from ticketclient import models, training
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ticketclient.format import TicketBundle
+
+
+@dataclass(frozen=True)
+class Layerwise:
+    """Prune ``rate`` of each layer's surviving weights per round; the output layer at ``output_rate``.
+
+    ``conv_rate`` (when set) is the rate of convolution kernels (4-D weights), as in the paper's
+    Conv-2/4/6 (conv 10% or 15%, fully connected 20%, output 10%).
+    """
+
+    rate: float = 0.2
+    output_rate: float = 0.1
+    conv_rate: float | None = None
+    name = "layerwise"
+
+    def rates(self) -> dict[str, float]:
+        out = {"default": self.rate, "output": self.output_rate}
+        if self.conv_rate is not None:
+            out["conv"] = self.conv_rate
+        return out
+
+    def rate_of(self, name: str, shape: tuple[int, ...], output_layer: str | None) -> float:
+        if name == output_layer:
+            return self.output_rate
+        if self.conv_rate is not None and len(shape) == 4:
+            return self.conv_rate
+        return self.rate
+
+
+@dataclass(frozen=True)
+class Global:
+    """Prune ``rate`` of all surviving prunable weights per round, one magnitude threshold across layers.
+
+    With ``prune_linear=False`` the fully connected weights (2-D) are left dense and the threshold is
+    taken over the convolution kernels only (open_lth's VGG/ResNet setting).
+    """
+
+    rate: float = 0.2
+    prune_linear: bool = True
+    name = "global"
+
+    def rates(self) -> dict[str, float]:
+        return {"default": self.rate} if self.prune_linear else {"default": self.rate, "linear": 0.0}
+
+
+Strategy = Layerwise | Global
+
+
+def strategy_from_dict(pruning: Mapping[str, Any]) -> Strategy:
+    """A strategy from ``{"strategy": "layerwise"|"global", "rates": {...}}`` (spec.FAMILIES' default_pruning
+    and a ticket's provenance). Rate keys: ``default``, ``output``, ``conv``, ``linear``."""
+    kind = pruning.get("strategy", "layerwise")
+    rates = dict(pruning.get("rates") or {})
+    if kind == "layerwise":
+        default = float(rates.get("linear", rates.get("default", 0.2)))
+        conv = rates.get("conv")
+        return Layerwise(rate=default, output_rate=float(rates.get("output", default)),
+                         conv_rate=None if conv is None else float(conv))
+    if kind == "global":
+        return Global(rate=float(rates.get("default", 0.2)), prune_linear=float(rates.get("linear", 1.0)) != 0.0)
+    raise ValueError(f"unknown pruning strategy {kind!r} (expected layerwise or global)")
+
+
+# --- one pruning step -------------------------------------------------------------------------------------
+
+
+def prune(weights: Mapping[str, np.ndarray], mask: Mapping[str, np.ndarray], strategy: Strategy, *,
+          output_layer: str | None = None) -> dict[str, np.ndarray]:
+    """The next mask: ``mask`` with the smallest-magnitude surviving ``weights`` removed per ``strategy``.
+
+    ``mask`` names the prunable weights (True = kept). Ties in magnitude are broken by position (the
+    earlier weight goes first), so the result is deterministic.
+    """
+    for name, m in mask.items():
+        if np.shape(weights[name]) != np.shape(m):
+            raise ValueError(f"weight {name!r} has shape {np.shape(weights[name])}, its mask {np.shape(m)}")
+    if isinstance(strategy, Layerwise):
+        out = {}
+        for name, m in mask.items():
+            rate = strategy.rate_of(name, np.shape(m), output_layer)
+            out[name] = _prune_smallest([weights[name]], [m], rate)[0]
+        return out
+    if isinstance(strategy, Global):
+        out = {name: np.array(m, dtype=bool) for name, m in mask.items()}
+        names = [n for n in mask if strategy.prune_linear or np.ndim(mask[n]) != 2]
+        pruned = _prune_smallest([weights[n] for n in names], [mask[n] for n in names], strategy.rate)
+        out.update(zip(names, pruned, strict=True))
+        return out
+    raise TypeError(f"unknown pruning strategy {strategy!r} (use pruning.Layerwise or pruning.Global)")
+
+
+def _prune_smallest(weights: Sequence[np.ndarray], masks: Sequence[np.ndarray], rate: float) -> list[np.ndarray]:
+    """Remove ``round(rate * survivors)`` of the smallest |w| among the survivors of all given tensors."""
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"a pruning rate is a fraction in [0, 1), got {rate}")
+    if not masks:
+        return []
+    flat_mask = np.concatenate([np.asarray(m, dtype=bool).ravel() for m in masks])
+    scores = np.concatenate([np.abs(np.asarray(w, dtype=np.float64)).ravel() for w in weights])
+    scores[~flat_mask] = -np.inf  # already pruned: first in line, stay pruned
+    already = int((~flat_mask).sum())
+    survivors = flat_mask.size - already
+    n_prune = int(round(rate * survivors))
+    order = np.argsort(scores, kind="stable")
+    new = np.ones(flat_mask.size, dtype=bool)
+    new[order[:already + n_prune]] = False
+    out, start = [], 0
+    for m in masks:
+        size = np.size(m)
+        out.append(new[start:start + size].reshape(np.shape(m)))
+        start += size
+    return out
+
+
+def dense_mask(arch: Any) -> dict[str, np.ndarray]:
+    """All prunable weights kept."""
+    return {name: np.ones(tuple(arch.tensors[name].shape), dtype=bool) for name in arch.prunable}
+
+
+# --- IMP --------------------------------------------------------------------------------------------------
+
+
+def find_ticket(
+    task: str,
+    architecture: Mapping[str, Any] | Any,
+    recipe: Any,
+    *,
+    rounds: int,
+    strategy: Strategy | None = None,
+    rewind_iteration: int = 0,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+    data: Any = None,
+    device: str | torch.device | None = None,
+) -> list[TicketBundle]:
+    """Run IMP for ``rounds`` rounds; returns one TicketBundle per round (round ``k`` at index ``k - 1``).
+
+    ``architecture`` is a config architecture dict (``{"family": "lenet-300-100", "args": {}}`` or
+    ``{"layers": [...]}``) or a resolved ``spec.ArchSpec``. Each round is trained with ``recipe`` and data
+    seed ``seed``; ``rewind_iteration`` overrides the recipe's (the init of every round is the dense
+    run's weights after that many steps). With ``out_dir``, round ``k`` is saved to ``out_dir/round-k/``.
+    ``data`` defaults to ``data.load(task)``. Each bundle's claims are that round's final test accuracy
+    and early-stop iteration; its provenance records the method, strategy, rates, rewind point, seed and
+    the dense network's test accuracy.
+    """
+    from ticketclient import data as data_module
+
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
+    strategy = strategy or Layerwise()
+    arch, arch_dict = _resolve(task, architecture)
+    recipe = _with_rewind(recipe if recipe is not None else _family_recipe(arch_dict), rewind_iteration)
+    rewind = int(rewind_iteration)
+    if rewind < 0 or rewind >= int(recipe.iterations):
+        raise ValueError(f"rewind_iteration {rewind} must be in 0..{int(recipe.iterations) - 1} "
+                         f"(the recipe trains {recipe.iterations} iterations)")
+    task_data = data if data is not None else data_module.load(task)
+
+    model = models.init_weights(models.build_model(arch), seed)
+    theta_0 = models.to_numpy(model)
+    mask = dense_mask(arch)
+    bar = tqdm(total=rounds + 1, disable=not progress, desc="IMP", unit="round", dynamic_ncols=True)
+    dense = training.train(model, mask, task_data, recipe, seed=seed, device=device, progress=False,
+                           snapshot_iteration=rewind if rewind > 0 else None)
+    init = dense.snapshot if rewind > 0 and dense.snapshot is not None else theta_0
+    trained = models.to_numpy(model)
+    bar.update(1)
+    bar.set_postfix(density="100%", test_acc=f"{dense.final_test_accuracy:.4f}")
+
+    bundles = []
+    for k in range(1, rounds + 1):
+        mask = prune(trained, mask, strategy, output_layer=arch.output_layer)
+        model = models.build_model(arch)
+        models.load_tensors(model, init)
+        models.apply_mask(model, mask)
+        result = training.train(model, mask, task_data, recipe, seed=seed, device=device, progress=False)
+        trained = models.to_numpy(model)
+        bundle = _bundle(task, arch_dict, recipe, init, mask, result, strategy=strategy, round_=k, seed=seed,
+                         rewind=rewind, dense_accuracy=dense.final_test_accuracy)
+        if out_dir is not None:
+            bundle.save(Path(out_dir) / f"round-{k}")
+        bundles.append(bundle)
+        bar.update(1)
+        bar.set_postfix(density=f"{_density(mask):.2%}", test_acc=f"{result.final_test_accuracy:.4f}")
+    bar.close()
+    return bundles
+
+
+def _bundle(task: str, arch_dict: dict[str, Any], recipe: Any, init: dict[str, np.ndarray],
+            mask: dict[str, np.ndarray], result: training.TrainResult, *, strategy: Strategy, round_: int,
+            seed: int, rewind: int, dense_accuracy: float) -> TicketBundle:
+    from ticketclient import format
+
+    config = format.TicketConfig.from_json({
+        "format": "lottery-ticket/v1",
+        "task": task,
+        "architecture": arch_dict,
+        "recipe": _recipe_dict(recipe),
+        "claims": {"test_accuracy": result.final_test_accuracy, "early_stop_iteration": result.early_stop_iteration,
+                   "early_stop_test_accuracy": result.early_stop_test_accuracy,
+                   "val_accuracy": result.final_val_accuracy},
+        "provenance": {
+            "method": "imp", "rounds": round_, "strategy": strategy.name, "rates": strategy.rates(),
+            "rewind_iteration": rewind, "seed": seed, "dense_test_accuracy": dense_accuracy, "parent": None,
+            "library": f"ticketclient {ticketclient.__version__}",
+        },
+    })
+    return format.TicketBundle(config=config, init={k: v.copy() for k, v in init.items()},
+                               mask={k: v.copy() for k, v in mask.items()})
+
+
+def _density(mask: Mapping[str, np.ndarray]) -> float:
+    total = sum(np.size(m) for m in mask.values())
+    return float(sum(int(np.count_nonzero(m)) for m in mask.values()) / max(1, total))
+
+
+# --- controls ---------------------------------------------------------------------------------------------
+
+
+def reinit_control(bundle: TicketBundle, seed: int) -> TicketBundle:
+    """The ticket's mask on a fresh init (:func:`models.init_weights` with ``seed``): the paper's control."""
+    from ticketclient import format
+
+    arch, _ = _resolve(bundle.config.task, _architecture_dict(bundle.config))
+    fresh = models.to_numpy(models.init_weights(models.build_model(arch), seed))
+    return format.TicketBundle(config=bundle.config, init=fresh, mask={k: np.array(v) for k, v in bundle.mask.items()})
+
+
+def random_mask_control(bundle: TicketBundle, seed: int) -> TicketBundle:
+    """The ticket's init with each layer's mask shuffled (same per-layer density), from ``seed``."""
+    from ticketclient import format
+
+    rng = np.random.default_rng(seed)
+    shuffled = {}
+    for name in sorted(bundle.mask):
+        m = np.asarray(bundle.mask[name], dtype=bool)
+        shuffled[name] = rng.permutation(m.ravel()).reshape(m.shape)
+    return format.TicketBundle(config=bundle.config, init=dict(bundle.init),
+                               mask={name: shuffled[name] for name in bundle.mask})
+
+
+def supermask_accuracy(bundle: TicketBundle, data: Any, *, device: str | torch.device | None = None) -> float:
+    """Test accuracy of the masked init, untrained (eval mode)."""
+    arch, _ = _resolve(bundle.config.task, _architecture_dict(bundle.config))
+    model = models.build_model(arch)
+    models.load_tensors(model, bundle.init)
+    models.apply_mask(model, bundle.mask)
+    dev = torch.device(device) if device is not None else training.default_device()
+    model.to(dev)
+    x = torch.as_tensor(np.asarray(data.x_test), dtype=torch.float32).to(dev)
+    y = torch.as_tensor(np.asarray(data.y_test), dtype=torch.long).to(dev)
+    return training.evaluate(model, x, y)[1]
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+
+
+def _resolve(task: str, architecture: Mapping[str, Any] | Any) -> tuple[Any, dict[str, Any]]:
+    """(ArchSpec, the architecture as a config dict) from a config dict or an already resolved spec."""
+    from ticketclient import spec, tasks
+
+    if isinstance(architecture, Mapping):
+        info = tasks.get(task)
+        arch = spec.resolve(dict(architecture), input_shape=tuple(info.input_shape), num_classes=int(info.num_classes))
+        return arch, dict(architecture)
+    return architecture, {"layers": [dict(layer) for layer in architecture.layers]}
+
+
+def _family_recipe(arch_dict: Mapping[str, Any]) -> Any:
+    from ticketclient import spec
+
+    family = arch_dict.get("family")
+    if family not in spec.FAMILIES:
+        raise ValueError("find_ticket needs a recipe for an architecture given as layers "
+                         "(e.g. spec.FAMILIES['mlp'].default_recipe)")
+    return spec.FAMILIES[family].default_recipe
+
+
+def _architecture_dict(config: Any) -> dict[str, Any]:
+    arch = config.architecture
+    if isinstance(arch, Mapping):
+        return dict(arch)
+    if hasattr(arch, "to_dict"):
+        return arch.to_dict()
+    return dataclasses.asdict(arch)
+
+
+def _recipe_dict(recipe: Any) -> dict[str, Any]:
+    if hasattr(recipe, "to_dict"):
+        return dict(recipe.to_dict())
+    if dataclasses.is_dataclass(recipe):
+        return dataclasses.asdict(recipe)
+    return dict(vars(recipe))
+
+
+def _with_rewind(recipe: Any, rewind_iteration: int) -> Any:
+    if getattr(recipe, "rewind_iteration", None) == rewind_iteration:
+        return recipe
+    if dataclasses.is_dataclass(recipe):
+        return dataclasses.replace(recipe, rewind_iteration=int(rewind_iteration))
+    copy = type(recipe)(**vars(recipe))
+    copy.rewind_iteration = int(rewind_iteration)
+    return copy
