@@ -41,8 +41,12 @@ class CatalogFilterForm(forms.Form):
         return data
 
     def to_filters(self) -> tuple[TicketFilters, bool]:
-        """The filters for :func:`ticket_list`, and whether they contradict each other (no result)."""
-        data = self.cleaned_data if self.is_valid() else {}
+        """The filters for :func:`ticket_list`, and whether they contradict each other (no result).
+
+        Fields that fail validation are left out (and reported by the page); the valid ones still apply.
+        """
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
         status = data.get("status") or ""
         statuses: tuple[str, ...] = (status,) if status else ()
         empty = False

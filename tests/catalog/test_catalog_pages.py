@@ -73,6 +73,14 @@ def test_catalog_paginates_and_keeps_filters_in_page_links(client, task, owner):
 def test_catalog_reports_an_empty_density_range(client, tickets):
     html = client.get("/tickets/?dmin=50&dmax=10").content.decode()
     assert "The density range is empty" in html
+    assert _names(html) == []
+
+
+def test_catalog_reports_invalid_fields_and_applies_the_valid_ones(client, tickets):
+    html = client.get("/tickets/?dmin=abc&sort=bogus&status=pending").content.decode()
+    assert "Enter a number." in html and "Select a valid choice" in html
+    assert _names(html) == ["pending-ticket"]
+    assert client.get("/tickets/?page=999").status_code == 200
 
 
 def test_withdrawn_tickets_leave_the_catalog_but_keep_their_page(client, tickets):
