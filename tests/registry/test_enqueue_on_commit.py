@@ -56,3 +56,17 @@ def test_unreachable_broker_does_not_fail_the_caller(settings, caplog):
     settings.CELERY_ENQUEUE_TIMEOUT_S = 0.5
     assert enqueue_verification(7) is False
     assert "could not enqueue verification of revision 7" in caplog.text
+
+
+def test_local_run_default_filesystem_broker_holds_the_message(settings, tmp_path):
+    """The one-command local run has no Redis: kombu's filesystem transport under var/broker."""
+    queue = tmp_path / "queue"
+    settings.CELERY_BROKER_URL = "filesystem://"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(queue), "data_folder_out": str(queue),
+        "processed_folder": str(tmp_path / "processed"), "store_processed": False,
+    }
+    assert enqueue_verification(11) is True
+    messages = list(queue.iterdir())
+    assert len(messages) == 1
+    assert VERIFY_TASK in messages[0].read_text() and f".{settings.VERIFIER_QUEUE}.msg" in messages[0].name
