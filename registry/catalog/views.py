@@ -13,6 +13,7 @@ from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from registry.accounts import services as account_services
@@ -162,8 +163,10 @@ def ticket_detail(request: HttpRequest, name: str) -> HttpResponse:
     })
 
 
-def progress_payload(ticket: Ticket, revision: Revision, verification: Verification | None) -> dict[str, Any]:
-    """What the page's poller shows while a verification runs (public: counts and the current step)."""
+def progress_payload(ticket: Ticket, revision: Revision, verification: Verification | None, *,
+                     details: bool = False) -> dict[str, Any]:
+    """What the page's poller shows while a verification runs: counts and the current step for everyone,
+    the accuracy of the run in progress only for those who may see the verification's details."""
     status = Status.WITHDRAWN if ticket.status == Status.WITHDRAWN else revision.status
     payload: dict[str, Any] = {"ticket": ticket.name, "commit": revision.commit, "status": status,
                                "finished": status in (Status.VERIFIED, Status.REJECTED, Status.WITHDRAWN)}
@@ -175,7 +178,7 @@ def progress_payload(ticket: Ticket, revision: Revision, verification: Verificat
             "current_run": verification.current_run,
             "current_iteration": verification.current_iteration,
             "current_iterations_total": verification.current_iterations_total,
-            "current_accuracy": verification.current_accuracy,
+            "current_accuracy": verification.current_accuracy if details else None,
             "heartbeat_at": verification.heartbeat_at.isoformat() if verification.heartbeat_at else None,
             "device": verification.device,
         })
@@ -187,7 +190,8 @@ def ticket_progress(request: HttpRequest, name: str) -> JsonResponse:
     ticket = get_object_or_404(Ticket, name=name)
     revision = _revision_for(request, ticket)
     own = Verification.objects.filter(revision=revision, kind=Verification.Kind.OWN).first()
-    response = JsonResponse(progress_payload(ticket, revision, own))
+    details = _may_see_details(request.user, ticket, revision)
+    response = JsonResponse(progress_payload(ticket, revision, own, details=details))
     response["Cache-Control"] = "no-store"
     return response
 
@@ -234,6 +238,7 @@ def my_tickets(request: HttpRequest) -> HttpResponse:
     return render(request, "catalog/my_tickets.html", {"tickets": list(selectors.tickets_of(request.user))})
 
 
+@never_cache  # the response that creates a token shows its key
 @login_required(login_url=LOGIN_URL)
 @require_http_methods(["GET", "POST"])
 def tokens(request: HttpRequest) -> HttpResponse:

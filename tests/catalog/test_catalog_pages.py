@@ -162,7 +162,7 @@ def test_rejected_details_are_for_the_owner_only(client, tickets, owner, other):
     assert client.get(f"/tickets/{ticket.name}/curves/{verification.pk}.svg").status_code == 200
 
 
-def test_running_verification_shows_live_progress(client, tickets):
+def test_running_verification_shows_live_progress(client, tickets, owner):
     from registry.tickets.services import set_revision_status
 
     ticket = tickets["verifying"]
@@ -172,6 +172,9 @@ def test_running_verification_shows_live_progress(client, tickets):
     assert progress["status"] == "verifying" and progress["finished"] is False
     assert progress["runs_done"] == 4 and progress["runs_total"] == 9
     assert progress["current_iteration"] == 1200
+    assert progress["current_accuracy"] is None  # a partial result: for the owner only
+    client.force_login(owner)
+    assert client.get(f"/tickets/{ticket.name}/progress.json").json()["current_accuracy"] == 0.41
     set_revision_status(ticket.latest_revision, "verified", verified_accuracy=0.9)
     assert client.get(f"/tickets/{ticket.name}/progress.json").json()["finished"] is True
     assert 'id="progress"' not in client.get(f"/tickets/{ticket.name}/").content.decode()
@@ -222,6 +225,7 @@ def test_tokens_create_show_once_use_and_revoke(client, owner):
     client.force_login(owner)
     created = client.post("/me/tokens/", {"name": "laptop"})
     assert created.status_code == 201
+    assert "no-store" in created["Cache-Control"]  # the key must not be cached anywhere
     html = created.content.decode()
     key = re.search(r'<code id="token-key">(tkh_[^<]+)</code>', html).group(1)
     assert "shown only once" in html
@@ -278,3 +282,41 @@ def test_architecture_table_of_a_real_submission_has_shapes_survivors_and_macs(c
     assert "stored layer list" not in layers
     assert "pending" in html and 'id="progress"' in html
     assert "queued: waiting for a verifier worker" in html
+
+
+def test_transfer_verifications_are_shown_apart_from_the_own_result(client, tickets):
+    from registry.verifications.models import Verification
+
+    revision = tickets["verified"].latest_revision
+    Verification.objects.create(
+        revision=revision, task="digits", kind="transfer", status="verified", winning=True,
+        decision={"ticket_statistic": 0.91, "control_statistics": {"reinit": 0.8, "random_mask": 0.78},
+                  "spreads": {}, "winning": True},
+    )
+    html = client.get(f"/tickets/{tickets['verified'].name}/").content.decode()
+    section = html[html.index("Transfer to other tasks"):html.index("<h2>Use it</h2>")]
+    assert "digits" in section and "91.0%" in section and "reinit 80.0%" in section
+    assert "never changes the ticket's own status" in section
+
+
+def test_ticket_page_queries_do_not_grow_with_revisions_and_runs(client, tickets, owner, task,
+                                                                 django_assert_max_num_queries):
+    from catalog_rows import _revision, make_verification
+
+    ticket = tickets["verified"]
+    with django_assert_max_num_queries(14) as few:
+        client.get(f"/tickets/{ticket.name}/")
+    baseline = len(few.captured_queries)
+    parent = ticket.latest_revision
+    for number in range(2, 12):
+        revision = _revision(ticket, number=number, task=task, family="lenet-300-100", density=0.03,
+                             claimed=0.98, status="verified", accuracy=0.981, owner=owner)
+        revision.parent = parent
+        revision.save()
+        make_verification(revision, status="verified", accuracy=0.981, claimed=0.98)
+        parent = revision
+    ticket.latest_revision = parent
+    ticket.save()
+    with django_assert_max_num_queries(baseline):
+        response = client.get(f"/tickets/{ticket.name}/")
+    assert "revision 11" in response.content.decode()
