@@ -124,34 +124,89 @@ def _wrong_format(b: BundleBytes) -> BundleBytes:
     return b.replace(config=edit_config(b.config, lambda c: c.__setitem__("format", "lottery-ticket/v9")))
 
 
-# Each case: how to break a valid bundle, and the field the error must name (a prefix is enough).
+def _empty_layer(b: BundleBytes) -> BundleBytes:
+    name = first_prunable(b)
+    return b.replace(mask=edit_tensors(b.mask, lambda t: t.__setitem__(name, np.zeros_like(t[name]))))
+
+
+BN_MLP = {"layers": [{"type": "flatten"}, {"type": "linear", "out_features": 16}, {"type": "batchnorm1d"},
+                     {"type": "relu"}, {"type": "linear", "out_features": 10}]}
+
+
+def _negative_variance(b: BundleBytes) -> BundleBytes:
+    bn = make_bundle(architecture=BN_MLP)
+    name = next(n for n in st_read(bn.init)[0] if n.endswith("running_var"))
+    return bn.replace(init=edit_tensors(bn.init, lambda t: t.__setitem__(name, -np.ones_like(t[name]))))
+
+
+def _init_dtype_float64(b: BundleBytes) -> BundleBytes:
+    name = first_prunable(b)
+    return b.replace(init=edit_tensors(b.init, lambda t: t.__setitem__(name, t[name].astype(np.float64))))
+
+
+def _init_and_mask_swapped_metadata(b: BundleBytes) -> BundleBytes:
+    tensors, meta = st_read(b.init)
+    return b.replace(init=st_write(tensors, {**meta, "kind": "mask"}))
+
+
+def _density_metadata_lies(b: BundleBytes) -> BundleBytes:
+    tensors, meta = st_read(b.mask)
+    return b.replace(mask=st_write(tensors, {**meta, "density": "0.001"}))
+
+
+def _claimed_density_wrong(b: BundleBytes) -> BundleBytes:
+    return b.replace(config=edit_config(b.config, lambda c: c["claims"].__setitem__("density", 0.001)))
+
+
+def _too_many_iterations(b: BundleBytes) -> BundleBytes:
+    return b.replace(config=edit_config(b.config, lambda c: c["recipe"].__setitem__("iterations", 10_000_000)))
+
+
+def _truncated_init(b: BundleBytes) -> BundleBytes:
+    return b.replace(init=b.init[: len(b.init) // 2])
+
+
+def _torch_zip_as_mask(b: BundleBytes) -> BundleBytes:
+    return b.replace(mask=b"PK\x03\x04" + b"\x00" * 200)
+
+
+# Each case: how to break a valid bundle, the core's error code, and the field it must name (a part is enough).
 CASES = {
-    "init_shape_mismatch": (_shape_mismatch, "init"),
-    "mask_shape_mismatch": (_mask_shape_mismatch, "mask"),
-    "mask_not_boolean": (_mask_not_boolean, "mask"),
-    "non_finite": (_non_finite, "init"),
-    "missing_tensor": (_missing_tensor, "init"),
-    "extra_tensor": (_extra_tensor, "init"),
-    "init_not_safetensors": (_not_safetensors, "init"),
-    "mask_empty_file": (_mask_not_safetensors, "mask"),
-    "config_not_json": (_config_not_json, "config"),
-    "config_unknown_key": (_config_unknown_key, "densty"),
-    "unknown_layer": (_unknown_layer, "architecture"),
-    "unknown_family": (_unknown_family, "architecture"),
-    "bad_recipe": (_bad_recipe, "recipe.lr"),
-    "accuracy_out_of_range": (_accuracy_out_of_range, "claims.test_accuracy"),
-    "wrong_format": (_wrong_format, "format"),
+    "init_shape_mismatch": (_shape_mismatch, "shape_mismatch", "init"),
+    "mask_shape_mismatch": (_mask_shape_mismatch, "shape_mismatch", "mask"),
+    "mask_not_boolean": (_mask_not_boolean, "mask_not_boolean", "mask"),
+    "non_finite": (_non_finite, "non_finite", "init"),
+    "missing_tensor": (_missing_tensor, "missing_tensor", "init"),
+    "extra_tensor": (_extra_tensor, "unexpected_tensor", "init"),
+    "init_not_safetensors": (_not_safetensors, "pickle_file", "init"),
+    "mask_empty_file": (_mask_not_safetensors, "empty_file", "mask"),
+    "config_not_json": (_config_not_json, "config_not_json", "config"),
+    "config_unknown_key": (_config_unknown_key, "unknown_field", "densty"),
+    "unknown_layer": (_unknown_layer, "unknown_layer", "architecture"),
+    "unknown_family": (_unknown_family, "unknown_family", "architecture"),
+    "bad_recipe": (_bad_recipe, "out_of_range", "recipe.lr"),
+    "accuracy_out_of_range": (_accuracy_out_of_range, "out_of_range", "claims.test_accuracy"),
+    "wrong_format": (_wrong_format, "unsupported_format", "format"),
+    "empty_layer": (_empty_layer, "empty_layer", "mask"),
+    "negative_variance": (_negative_variance, "negative_variance", "running_var"),
+    "init_dtype_float64": (_init_dtype_float64, "dtype_mismatch", "init"),
+    "metadata_kind_swapped": (_init_and_mask_swapped_metadata, "metadata_mismatch", "init.safetensors:__metadata__.kind"),
+    "metadata_density_lies": (_density_metadata_lies, "metadata_mismatch", "mask.safetensors:__metadata__.density"),
+    "claimed_density_wrong": (_claimed_density_wrong, "claim_mismatch", "claims.density"),
+    "too_many_iterations": (_too_many_iterations, "too_many_iterations", "recipe.iterations"),
+    "truncated_init": (_truncated_init, "truncated", "init"),
+    "torch_zip_as_mask": (_torch_zip_as_mask, "torch_zip", "mask"),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_core_validation_failures_are_400_with_code_field_and_message(case, owner_client, submit, assert_no_trace):
-    breaker, field = CASES[case]
+    breaker, code, field = CASES[case]
     r = submit(owner_client, breaker(make_bundle()), name="broken-ticket")
     assert r.status_code == 400, r.content
     body = r.json()
     assert set(body) >= {"error", "field", "detail"}
-    assert body["error"] and body["error"] not in ("invalid", "error")  # a specific slug from the core
+    assert body["error"] == code, body
     assert field in (body["field"] or ""), body
     assert len(body["detail"]) > 10
     assert_no_trace()
