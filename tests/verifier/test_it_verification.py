@@ -203,3 +203,60 @@ def test_over_budget_recipe_is_refused_at_submission_and_never_queued(owner_clie
     assert r.status_code == 400 and r.json()["error"] == "over_budget", r.content
     assert redis.Redis.from_url(REDIS_URL).llen(f"{verifier_broker}verify") == 0
     assert not Verification.objects.exists()
+
+
+def write_synthetic_idx_task(root, task: str, *, seed: int, train: int = 5_600, test: int = 600) -> None:
+    """MNIST-format IDX files for ``task`` (offline tests): each class is a noisy bright bar pattern."""
+    import numpy as np
+    from ticketclient.data import IDX_FILES, write_idx
+
+    rng = np.random.default_rng(seed)
+    protos = rng.random((10, 28, 28)) < 0.15
+
+    def images(n):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        pixels = np.where(protos[labels] ^ (rng.random((n, 28, 28)) < 0.1), 230, 10).astype(np.uint8)
+        return pixels, labels
+
+    folder = root / task
+    folder.mkdir(parents=True, exist_ok=True)
+    (xtr, ytr), (xte, yte) = images(train), images(test)
+    for key, array in (("train_images", xtr), ("train_labels", ytr), ("test_images", xte), ("test_labels", yte)):
+        write_idx(folder / IDX_FILES[key], array)
+
+
+def test_transfer_verification_is_a_separate_record_and_never_changes_the_ticket(
+        owner_client, other_client, make_bundle, start_worker, tmp_path):
+    data_root = tmp_path / "datasets"
+    write_synthetic_idx_task(data_root, "mnist", seed=1)
+    write_synthetic_idx_task(data_root, "fashion-mnist", seed=2)
+    config = default_config("mnist", {"family": "mlp", "args": {"hidden": [32]}}, accuracy=0.2)
+    config["recipe"].update(iterations=200, eval_every=100)
+    commit = submit(owner_client, make_bundle(config=config, seed=6), "transfer-mlp")["revision"]["commit"]
+    worker = start_worker(TICKETHUB_DATA=str(data_root))
+    assert wait_until_finished(owner_client, "transfer-mlp", commit, [worker])["status"] == "verified"
+
+    url = f"/api/v1/revisions/{commit}/verifications/transfer/"
+    assert other_client.post(url, {"task": "fashion-mnist"}).status_code == 403  # not the owner
+    r = owner_client.post(url, {"task": "mnist1d"})
+    assert r.status_code == 400 and r.json()["error"] == "shape_mismatch"
+    r = owner_client.post(url, {"task": "fashion-mnist"})
+    assert r.status_code == 202, r.content
+    transfer_id = r.json()["id"]
+    assert r.json()["kind"] == "transfer" and r.json()["status"] == "queued"
+    assert owner_client.post(url, {"task": "fashion-mnist"}).json()["id"] == transfer_id  # idempotent, 200
+
+    def transfer_finished():
+        rec = owner_client.get(f"/api/v1/verifications/{transfer_id}/").json()
+        return rec if rec["status"] in FINISHED else None
+
+    record = wait_for(transfer_finished, timeout=300, what="the transfer verification", workers=[worker])
+    assert record["task"] == "fashion-mnist" and record["claimed_accuracy"] is None
+    assert_complete_runs(record)
+    assert ("does not transfer" in record["reason"]) == (record["status"] == "rejected")
+    # shown separately, and the ticket's own status is untouched whatever the transfer's outcome
+    body = verification_of(owner_client, "transfer-mlp", commit)
+    assert body["status"] == "verified"
+    assert sorted((rec["kind"], rec["task"]) for rec in body["records"]) == [("own", "mnist"),
+                                                                             ("transfer", "fashion-mnist")]
+    assert owner_client.get("/api/v1/tickets/transfer-mlp/").json()["status"] == "verified"
