@@ -194,6 +194,9 @@ def test_older_revision_is_reachable_by_commit(client, tickets, owner, task):
     latest = client.get(f"/tickets/{ticket.name}/").content.decode()
     assert "revision 2" in latest and commit_for(ticket.name, 2)[:12] in latest
     assert "The last verified revision is" in latest and f"?revision={commit_for(ticket.name, 1)}" in latest
+    # the snippets fetch what the client can fetch: the last verified revision
+    assert f'ticketclient.pull("{ticket.name}", revision="{commit_for(ticket.name, 1)}")' in latest
+    assert "--include-unpublished" in latest
     old = client.get(f"/tickets/{ticket.name}/?revision={commit_for(ticket.name, 1)}").content.decode()
     assert "an older revision" in old and "98.2%" in old
     assert "The last verified revision is" not in old
