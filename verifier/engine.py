@@ -60,14 +60,18 @@ class Engine:
 
     def initial_state(self, role: str, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """(init, mask) of a run: the ticket's own, or a control's."""
+        return self.initial_state_of(self.bundle, role, seed)
+
+    @staticmethod
+    def initial_state_of(bundle: Any, role: str, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
         from ticketclient import pruning
 
         if role == TICKET:
-            return self.bundle.init, self.bundle.mask
+            return bundle.init, bundle.mask
         if role == REINIT:
-            control = pruning.reinit_control(self.bundle, control_seed(role, seed))
+            control = pruning.reinit_control(bundle, control_seed(role, seed))
         elif role == RANDOM_MASK:
-            control = pruning.random_mask_control(self.bundle, control_seed(role, seed))
+            control = pruning.random_mask_control(bundle, control_seed(role, seed))
         else:
             raise ValueError(f"no initial state for role {role!r}")
         return control.init, control.mask
