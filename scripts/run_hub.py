@@ -154,6 +154,9 @@ def child_env(opts: RunOptions) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         "HF_HUB_DISABLE_TELEMETRY": "1",
     })
+    # Small networks train fastest on one torch thread per process (the worker runs a verification's
+    # trainings in parallel processes); several threads per process on a busy machine spin against each other.
+    env.setdefault("VERIFIER_TORCH_THREADS", "1")
     if opts.host not in ("127.0.0.1", "localhost", "::1"):
         hosts = env.get("DJANGO_ALLOWED_HOSTS") or "localhost,127.0.0.1,[::1]"
         env["DJANGO_ALLOWED_HOSTS"] = "*" if opts.host in ("0.0.0.0", "::") else f"{hosts},{opts.host}"
@@ -215,6 +218,14 @@ class Child:
         text = self.log_path.read_text(errors="replace")
         return text[-chars:]
 
+    def signal_main(self, sig: signal.Signals) -> None:
+        """Signal the child's main process only: gunicorn's master and Celery's main process stop their own
+        workers (a signal to the whole group would kill Celery's pool processes under it, and it restarts them)."""
+        try:
+            self.popen.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
     def signal_group(self, sig: signal.Signals) -> None:
         try:
             os.killpg(self.popen.pid, sig)
@@ -228,15 +239,34 @@ class Child:
             return False
         return True
 
+    def group_members(self) -> list[tuple[int, str]]:
+        """(pid, command) of the live processes left in the child's process group (zombies, which only wait
+        for their parent to reap them, do not count). Pool processes can outlive their parent briefly."""
+        members = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:
+                continue
+            # fields after the command name in parentheses: state ppid pgrp ...
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[2]) == self.popen.pid and fields[0] != "Z":
+                members.append((int(entry.name), cmd))
+        return members
+
     def group_alive(self) -> bool:
-        """Whether any process of the child's group is left (a pool child may outlive its parent)."""
-        try:
-            os.killpg(self.popen.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
+        if not Path("/proc/self/stat").exists():  # not Linux: ask the kernel about the group as a whole
+            try:
+                os.killpg(self.popen.pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                return True
             return True
-        return True
+        return bool(self.group_members())
 
     def close(self) -> None:
         if self.log_file is not None:
@@ -321,7 +351,7 @@ class Supervisor:
         """Stop the children, web server first; True when every process group is gone."""
         for child in self.children:
             if child.alive():
-                child.signal_group(signal.SIGTERM)
+                child.signal_main(signal.SIGTERM)
         deadline = time.monotonic() + self.opts.stop_timeout_s
         for child in self.children:
             child.wait(max(0.1, deadline - time.monotonic()))
@@ -330,17 +360,26 @@ class Supervisor:
                 # Celery's cold shutdown: the running job is interrupted (its verification is picked up again
                 # by the sweep, or requeued from the admin).
                 say(f"  the {child.name} is still busy: interrupting it")
-                child.signal_group(signal.SIGQUIT)
+                child.signal_main(signal.SIGQUIT)
                 if not child.wait(5):
                     child.signal_group(signal.SIGKILL)
                     child.wait(5)
-        # Pool processes of a worker that died first would still be in its group.
-        time.sleep(0.2)
+        # Processes of a group whose leader has exited (a worker's pool or beat process) get a moment to
+        # finish on their own, then SIGKILL.
+        deadline = time.monotonic() + 5
+        while any(child.group_alive() for child in self.children) and time.monotonic() < deadline:
+            time.sleep(0.1)
         for child in self.children:
             if child.group_alive():
                 child.signal_group(signal.SIGKILL)
-                time.sleep(0.2)
-        clean = all(not child.group_alive() for child in self.children)
+        deadline = time.monotonic() + 5
+        while any(child.group_alive() for child in self.children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        clean = True
+        for child in self.children:
+            for pid, cmd in child.group_members() if child.group_alive() else []:
+                say(f"  still running after SIGKILL: pid {pid}: {cmd[:120]}")
+                clean = False
         for child in self.children:
             child.close()
         return clean
@@ -396,12 +435,51 @@ def ensure_demo_account(sup: Supervisor) -> DemoAccount:
     return DemoAccount(username=DEMO_USERNAME, password=password, token=token)
 
 
+_RESUME_SNIPPET = """
+import json
+import django
+django.setup()
+from registry.celery_client import enqueue_verification as enqueue_revision
+from registry.tickets.models import Revision
+from registry.verifications.models import Verification
+from verifier.dispatch import enqueue_verification
+resumed = []
+for v in Verification.objects.exclude(status__in=Verification.FINISHED):
+    # Its worker was ours and is gone: nobody holds the heartbeat.
+    Verification.objects.filter(pk=v.pk).update(heartbeat_at=None)
+    v.refresh_from_db()
+    enqueue_verification(v, force=True)
+    resumed.append(v.pk)
+for revision in Revision.objects.filter(status="pending", verifications__isnull=True):
+    enqueue_revision(revision.pk)
+    resumed.append(revision.pk)
+print(json.dumps({"resumed": len(resumed)}))
+"""
+
+
+def resume_unfinished_verifications(sup: Supervisor) -> int:
+    """Re-enqueue the verifications a previous run left unfinished (interrupted by Ctrl-C, or queued when it
+    stopped). Only with the embedded broker and database: then this run's worker is the only one, so a
+    verification marked running has no live worker. Jobs are idempotent: finished training runs are kept."""
+    if sup.opts.database_url or sup.opts.broker_url:
+        return 0
+    result = subprocess.run(
+        [sys.executable, "-c", _RESUME_SNIPPET], cwd=ROOT, env=sup.env, capture_output=True, text=True,
+        start_new_session=True, check=False,
+    )
+    if result.returncode != 0:
+        raise ChildFailed(f"resuming the last run's verifications failed:\n{result.stderr[-3000:]}")
+    return int(json.loads(result.stdout.strip().splitlines()[-1])["resumed"])
+
+
 def start_web(sup: Supervisor) -> Child:
     cmd = [
         sys.executable, "-m", "gunicorn", "registry.wsgi:application",
         "--bind", f"{sup.opts.host}:{sup.opts.port}",
         "--workers", "1", "--threads", "8", "--timeout", "120", "--graceful-timeout", "5",
         "--access-logfile", "-", "--error-logfile", "-", "--log-level", "info",
+        # no control socket in ~/.gunicorn: two local hubs (or a test run beside yours) must not collide
+        "--no-control-socket",
     ]
     return sup.spawn("web server", cmd, "web.log")
 
@@ -478,7 +556,8 @@ def submit_demo_ticket(sup: Supervisor, account: DemoAccount, ticket: DemoTicket
         body = existing.json()
         ticket.status, ticket.density = str(body.get("status")), body.get("density")
         ticket.claimed_accuracy = body.get("claimed_accuracy")
-        say(f"[{stamp()}] {ticket.name:<24} already here ({ticket.status}); not submitted again")
+        verified = f", {percent(body.get('verified_accuracy'))} test accuracy" if ticket.status == "verified" else ""
+        say(f"[{stamp()}] {ticket.name:<24} already here ({ticket.status}{verified}); not submitted again")
         return
     files = {
         "config": ("config.json", (ticket.folder / "config.json").read_bytes(), "application/json"),
@@ -520,7 +599,9 @@ def follow_demo_ticket(sup: Supervisor, account: DemoAccount, ticket: DemoTicket
         run = (progress.get("runs_done"), progress.get("runs_total"))
         if run != ticket.run_seen and run[1]:
             ticket.run_seen = run
-            current = progress.get("current_run") or ""
+            current = str(progress.get("current_run") or "")
+            if len(current) > 60:
+                current = current[:57] + "..."
             say(f"[{stamp()}] {ticket.name:<24} verifying   {run[0]}/{run[1]} training runs done"
                 + (f" (now: {current})" if current else ""))
         elif ticket.status != status and not run[1]:
@@ -529,15 +610,23 @@ def follow_demo_ticket(sup: Supervisor, account: DemoAccount, ticket: DemoTicket
         accuracy = body.get("verified_accuracy")
         claimed = body.get("claimed_accuracy", ticket.claimed_accuracy)
         if status == "verified":
-            say(f"[{stamp()}] {ticket.name:<24} VERIFIED    {percent(accuracy)} test accuracy "
-                f"(claimed {percent(claimed)}) -> {sup.opts.base_url}/api/v1/tickets/{ticket.name}/")
+            decision = own.get("decision") or {}
+            margin = decision.get("margin")
+            if own.get("winning") and margin is not None:
+                verdict = f"winning: beats its best control by {100 * margin:+.1f} points"
+            elif own.get("winning") is False:
+                verdict = "not winning: a control did as well"
+            else:
+                verdict = ""
+            say(f"[{stamp()}] {ticket.name:<24} VERIFIED    {percent(accuracy)} test accuracy (claimed "
+                f"{percent(claimed)}){', ' + verdict if verdict else ''} -> {sup.opts.base_url}/tickets/{ticket.name}/")
         else:
             reason = own.get("reason") or ""
             say(f"[{stamp()}] {ticket.name:<24} {status.upper():<11} {reason}")
     ticket.status = status
 
 
-def print_banner(opts: RunOptions, account: DemoAccount, migrate_s: float, serve_s: float) -> None:
+def print_banner(opts: RunOptions, account: DemoAccount, migrate_s: float, serve_s: float, example: str) -> None:
     base = opts.base_url
     logs = "shown above" if opts.verbose else f"{opts.state_dir / 'logs'}/web.log, worker.log"
     say()
@@ -548,7 +637,7 @@ def print_banner(opts: RunOptions, account: DemoAccount, migrate_s: float, serve
     say(f"  API token      {account.token}   (also in {opts.state_dir / 'credentials.json'})")
     say(f"  state, logs    {opts.state_dir}   ({logs})")
     say(f"  pull a ticket  TICKETHUB_ENDPOINT={base} .venv/bin/python -c \"import ticketclient as tc; "
-        f"print(tc.pull('lenet-mnist1d-3.6pct'))\"")
+        f"print(tc.pull('{example}').describe())\"")
     say("Ctrl-C stops the hub.")
     say()
 
@@ -556,7 +645,7 @@ def print_banner(opts: RunOptions, account: DemoAccount, migrate_s: float, serve
 def run(opts: RunOptions) -> int:
     opts.state_dir.mkdir(parents=True, exist_ok=True)
     (opts.state_dir / "logs").mkdir(exist_ok=True)
-    for sub in ("broker/queue", "broker/processed", "media"):
+    for sub in ("broker/queue", "broker/processed", "media", "static"):
         (opts.state_dir / sub).mkdir(parents=True, exist_ok=True)
     sup = Supervisor(opts=opts, env=child_env(opts))
     sup.install_signal_handlers()
@@ -570,13 +659,18 @@ def run(opts: RunOptions) -> int:
     try:
         say("  migrating the database ...")
         migrate_s = sup.run_step("migrate", [sys.executable, "manage.py", "migrate", "--noinput"], "migrate.log")
+        # tasks added to ticketclient since this state folder was made
+        migrate_s += sup.run_step("sync_tasks", [sys.executable, "manage.py", "sync_tasks"], "migrate.log")
         account = ensure_demo_account(sup)
+        resumed = resume_unfinished_verifications(sup)
+        if resumed:
+            say(f"  resuming {resumed} verification(s) the last run left unfinished")
         say(f"  starting the web server on {opts.base_url} and a verifier worker (concurrency {opts.concurrency})")
         start_web(sup)
         start_worker(sup)
         serve_s = wait_until_serving(sup)
-        print_banner(opts, account, migrate_s, serve_s)
         tickets = demo_bundles(opts.demo_dir) if opts.seed else []
+        print_banner(opts, account, migrate_s, serve_s, tickets[0].name if tickets else "<ticket name>")
         if opts.seed and not tickets:
             say(f"(no demo tickets in {opts.demo_dir})")
         if tickets:
