@@ -49,6 +49,9 @@ class TicketAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tickets are created by submission only
 
+    def has_delete_permission(self, request: HttpRequest, obj: Ticket | None = None) -> bool:
+        return False  # moderation withdraws; revisions and their files are never deleted
+
     @admin.action(description="Withdraw selected tickets")
     def withdraw(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
         for ticket in queryset:

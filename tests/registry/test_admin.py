@@ -54,6 +54,11 @@ def test_requeue_action_resets_status_and_enqueues_after_commit(admin_client, ti
     assert broker.messages() == [{"task": VERIFY_TASK, "args": [revision.pk], "kwargs": {}}]
 
 
+def test_tickets_and_revisions_cannot_be_deleted_in_admin(admin_client, ticket):
+    assert admin_client.get(f"/admin/tickets/ticket/{ticket.pk}/delete/").status_code == 403
+    assert admin_client.get(f"/admin/tickets/revision/{ticket.latest_revision_id}/delete/").status_code == 403
+
+
 def test_revisions_are_immutable(ticket):
     from django.core.exceptions import ValidationError
 
