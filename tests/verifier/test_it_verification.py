@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from factories import default_config
+from factories import BundleBytes, default_config
 from verifier_workers import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
@@ -260,3 +260,34 @@ def test_transfer_verification_is_a_separate_record_and_never_changes_the_ticket
     assert sorted((rec["kind"], rec["task"]) for rec in body["records"]) == [("own", "mnist"),
                                                                              ("transfer", "fashion-mnist")]
     assert owner_client.get("/api/v1/tickets/transfer-mlp/").json()["status"] == "verified"
+
+
+@pytest.mark.slow
+def test_imp_ticket_on_mnist1d_is_verified_and_winning(owner_client, start_worker, tmp_path):
+    """The science check: a ticket found by the core's IMP beats its controls by more than their spread."""
+    import dataclasses
+
+    import torch
+    from ticketclient import pruning, spec
+
+    torch.set_num_threads(1)  # the worker trains on the other core
+    recipe = dataclasses.replace(spec.FAMILIES["mlp"].default_recipe, iterations=1000, eval_every=100, lr=0.002)
+    bundles = pruning.find_ticket("mnist1d", {"family": "mlp", "args": {"hidden": [100, 100]}}, recipe, rounds=3,
+                                  strategy=pruning.Layerwise(0.5, 0.25), seed=0, progress=False, device="cpu")
+    ticket = bundles[-1]  # about 14.5% of the weights
+    folder = ticket.save(tmp_path / "imp-ticket")
+    files = BundleBytes(config=(folder / "config.json").read_bytes(), init=(folder / "init.safetensors").read_bytes(),
+                        mask=(folder / "mask.safetensors").read_bytes())
+    commit = submit(owner_client, files, "imp-mnist1d-mlp")["revision"]["commit"]
+    worker = start_worker()
+    body = wait_until_finished(owner_client, "imp-mnist1d-mlp", commit, [worker])
+    record = own_record(body)
+    assert body["status"] == "verified", record["reason"]
+    assert_complete_runs(record)
+    summary = record["summary"]
+    assert record["winning"] is True, summary
+    # the ticket beats both trained controls and the untrained supermask by more than any seed spread
+    margin = summary["ticket"]["statistic"] - max(summary[r]["statistic"] for r in ("reinit", "random_mask", "supermask"))
+    assert margin == pytest.approx(record["decision"]["margin"])
+    assert margin > max(s["spread"] for s in summary.values())
+    assert abs(summary["ticket"]["statistic"] - ticket.config.claims.test_accuracy) <= 0.03
