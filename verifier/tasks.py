@@ -20,12 +20,14 @@ from verifier.errors import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
 
+#: Transient errors (database or broker restarts) are retried after 2, 4, 8, ... up to 300 s: about 18
+#: minutes in all before the task gives up (the sweeper then re-enqueues the verification).
 RETRY_KW = {
     "autoretry_for": TRANSIENT_ERRORS,
-    "retry_backoff": 5,
+    "retry_backoff": 2,
     "retry_backoff_max": 300,
-    "retry_jitter": True,
-    "max_retries": 8,
+    "retry_jitter": False,
+    "max_retries": 10,
 }
 
 

@@ -291,3 +291,37 @@ def test_imp_ticket_on_mnist1d_is_verified_and_winning(owner_client, start_worke
     assert margin == pytest.approx(record["decision"]["margin"])
     assert margin > max(s["spread"] for s in summary.values())
     assert abs(summary["ticket"]["statistic"] - ticket.config.claims.test_accuracy) <= 0.03
+
+
+def test_database_outage_mid_job_is_retried_and_the_job_finishes(owner_client, make_bundle, start_worker, worker_env):
+    """A transient error (the database goes away for a few seconds) is retried with backoff, not failed."""
+    import time
+
+    from verifier_workers import TcpProxy
+
+    from registry.verifications.models import Verification, VerificationRun
+
+    proxy = TcpProxy()
+    proxy.start()
+    db_name = worker_env["DATABASE_URL"].rsplit("/", 1)[1]
+    bundle = make_bundle(config=tiny_config(accuracy=0.25, iterations=1500, eval_every=100), seed=7)
+    commit = submit(owner_client, bundle, "outage-mlp")["revision"]["commit"]
+    worker = start_worker(VERIFIER_STACKED="0", DATABASE_URL=f"postgres://postgres@127.0.0.1:{proxy.port}/{db_name}")
+    try:
+        def mid_run():
+            v = Verification.objects.filter(revision__commit=commit).first()
+            return v if v and v.runs_done >= 2 and v.current_iteration else None
+
+        v = wait_for(mid_run, timeout=240, what="the verification to be mid-run", workers=[worker])
+        proxy.stop()  # the database "restarts": connections drop, new ones are refused
+        wait_for(lambda: "Retry in" in worker.log, timeout=60, what="the job to be retried", workers=[worker])
+        time.sleep(2)
+        proxy.start()
+        body = wait_until_finished(owner_client, "outage-mlp", commit, [worker])
+    finally:
+        proxy.stop()
+    assert body["status"] == "verified", body
+    record = own_record(body)
+    assert_complete_runs(record)
+    assert record["attempts"] == 1  # the same worker retried: not counted as a lost worker
+    assert VerificationRun.objects.filter(verification_id=v.pk).count() == 10
