@@ -1,6 +1,6 @@
 """Container health check of the web service: GET a URL, healthy on HTTP 200 (python only, no curl).
 
-    python /app/docker/healthcheck.py http://127.0.0.1:8000/api/v1/tasks/
+    python /app/docker/healthcheck.py http://127.0.0.1:8000/healthz
 
 The default page reads the database, so a healthy web container is one that can serve a real request.
 """
@@ -11,7 +11,7 @@ import sys
 import urllib.error
 import urllib.request
 
-DEFAULT_URL = "http://127.0.0.1:8000/api/v1/tasks/"
+DEFAULT_URL = "http://127.0.0.1:8000/healthz"
 
 
 def check(url: str, timeout_s: float = 5.0) -> str | None:

@@ -49,18 +49,6 @@ if env_bool("DJANGO_BEHIND_PROXY", False):
 
 # --- applications -------------------------------------------------------------------------------------
 
-#: Areas owned by other parts of the project; each is installed once its package has an apps.py, so an
-#: app plugs in by existing (its URLs are included by registry/urls.py the same way).
-#: ``TICKETHUB_OPTIONAL_APPS`` (comma-separated) narrows the list, e.g. to run one area's tests alone.
-OPTIONAL_APPS = env_list(
-    "TICKETHUB_OPTIONAL_APPS", "registry.verifications,registry.hub,registry.catalog,registry.badges"
-)
-
-
-def _app_exists(dotted: str) -> bool:
-    return (BASE_DIR / Path(*dotted.split(".")) / "apps.py").is_file()
-
-
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -74,7 +62,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "registry.accounts",
     "registry.tickets",
-    *[app for app in OPTIONAL_APPS if _app_exists(app)],
+    "registry.verifications",
+    "registry.hub",
+    "registry.catalog",
+    "registry.badges",
 ]
 
 MIDDLEWARE = [
@@ -208,6 +199,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # exchange tables; kombu's default is ./control in the working directory
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 else:
@@ -224,7 +217,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

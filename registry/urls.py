@@ -1,28 +1,27 @@
-"""URLs: admin, the OpenAPI schema and docs, the REST API under /api/v1/, then the optional apps.
+"""URLs: health, admin, the OpenAPI schema and docs, the REST API under /api/v1/, then each area's own.
 
-Optional apps (settings.OPTIONAL_APPS) that are installed and have a ``urls.py`` are included at the root,
-in the order of OPTIONAL_APPS, after everything here; each owns its prefixes (the HF-protocol endpoints
-of registry.hub use /api/models/ and /{repo}/resolve/..., so /api/v1/ stays the REST API's).
+Each area owns its prefixes. ``registry.hub`` (the Hugging Face read protocol: /api/models/ and
+/{repo}/resolve/...) comes last because its resolve pattern starts with a ticket name.
 """
 
-from importlib.util import find_spec
-
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from registry.common.health import healthz
+
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("api/v1/", include("registry.accounts.urls")),
     path("api/v1/", include("registry.tickets.urls")),
+    path("", include("registry.verifications.urls")),
+    path("", include("registry.catalog.urls")),
+    path("", include("registry.badges.urls")),
+    path("", include("registry.hub.urls")),
 ]
-
-for _app in settings.OPTIONAL_APPS:
-    if _app in settings.INSTALLED_APPS and find_spec(f"{_app}.urls") is not None:
-        urlpatterns.append(path("", include(f"{_app}.urls")))
 
 handler404 = "registry.common.errors.not_found_view"

@@ -42,7 +42,7 @@ FINAL_STATUSES = ("verified", "rejected", "withdrawn")
 #: registry's settings default to the test PostgreSQL/Redis, and the rest would point it at other storage.
 _SCRUBBED_ENV = (
     "PYTEST_VERSION", "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER", "TEST_DB_SUFFIX", "VERIFIER_BROKER_PREFIX",
-    "TICKETHUB_STATIC_ROOT", "AWS_S3_ENDPOINT_URL", "CACHE_URL", "REDIS_URL", "TICKETHUB_OPTIONAL_APPS",
+    "TICKETHUB_STATIC_ROOT", "AWS_S3_ENDPOINT_URL", "CACHE_URL", "REDIS_URL",
 )
 
 
