@@ -531,7 +531,9 @@ class DemoTicket:
     density: float | None = None
     status: str = ""
     commit: str = ""
-    run_seen: tuple[int | None, int | None] = (None, None)
+    run_seen: tuple[Any, Any] = (None, None)
+    last_line: str = ""
+    printed_at: float = 0.0
 
 
 def demo_bundles(folder: Path) -> list[DemoTicket]:
@@ -579,6 +581,23 @@ def submit_demo_ticket(sup: Supervisor, account: DemoAccount, ticket: DemoTicket
         f"claims {percent(ticket.claimed_accuracy)} test accuracy")
 
 
+def say_progress(ticket: DemoTicket, progress: dict[str, Any], every_s: float = 10.0) -> None:
+    """A progress line when a training run finishes, and every ``every_s`` seconds while one trains."""
+    done, total = progress.get("runs_done"), progress.get("runs_total")
+    iteration, iterations = progress.get("iteration"), progress.get("iterations")
+    current = str(progress.get("current_run") or "")
+    if len(current) > 40:
+        current = current[:37] + "..."
+    parts = [f"{done}/{total} training runs done"] if total else []
+    if current:
+        parts.append(f"training {current}" + (f", iteration {iteration}/{iterations}" if iterations else ""))
+    line = "; ".join(parts) or "started"
+    now = time.monotonic()
+    if (done, total) != ticket.run_seen or (line != ticket.last_line and now - ticket.printed_at >= every_s):
+        say(f"[{stamp()}] {ticket.name:<24} verifying   {line}")
+        ticket.run_seen, ticket.last_line, ticket.printed_at = (done, total), line, now
+
+
 def follow_demo_ticket(sup: Supervisor, account: DemoAccount, ticket: DemoTicket) -> None:
     """Read the ticket's verification over the REST API and print what changed since the last look."""
     import requests
@@ -596,16 +615,7 @@ def follow_demo_ticket(sup: Supervisor, account: DemoAccount, ticket: DemoTicket
     own = next((r for r in records if r.get("kind") == "own"), records[0] if records else {}) or {}
     progress = own.get("progress") or {}
     if status == "verifying":
-        run = (progress.get("runs_done"), progress.get("runs_total"))
-        if run != ticket.run_seen and run[1]:
-            ticket.run_seen = run
-            current = str(progress.get("current_run") or "")
-            if len(current) > 60:
-                current = current[:57] + "..."
-            say(f"[{stamp()}] {ticket.name:<24} verifying   {run[0]}/{run[1]} training runs done"
-                + (f" (now: {current})" if current else ""))
-        elif ticket.status != status and not run[1]:
-            say(f"[{stamp()}] {ticket.name:<24} verifying")
+        say_progress(ticket, progress)
     elif status != ticket.status and status in FINAL_STATUSES:
         accuracy = body.get("verified_accuracy")
         claimed = body.get("claimed_accuracy", ticket.claimed_accuracy)
@@ -642,8 +652,31 @@ def print_banner(opts: RunOptions, account: DemoAccount, migrate_s: float, serve
     say()
 
 
+def lock_state_dir(state_dir: Path) -> IO[str] | None:
+    """An exclusive lock on ``<state>/run.lock`` for as long as this run lives (released by the kernel when
+    the process exits); None when another scripts/run holds it: two hubs must not share one state folder."""
+    import fcntl
+
+    handle = open(state_dir / "run.lock", "a+")  # noqa: SIM115 - held for the life of the process
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
 def run(opts: RunOptions) -> int:
     opts.state_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_state_dir(opts.state_dir)
+    if lock is None:
+        say(f"scripts/run: another scripts/run is using {opts.state_dir}; stop it, or give this one its own "
+            "folder: TICKETHUB_VAR_DIR=/tmp/hub2 PORT=8001 scripts/run")
+        return 2
     (opts.state_dir / "logs").mkdir(exist_ok=True)
     for sub in ("broker/queue", "broker/processed", "media", "static"):
         (opts.state_dir / sub).mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,9 @@ run must work with its embedded defaults alone (SQLite, kombu's filesystem trans
 
 Then: wait until the REST API lists a verified demo ticket, pull it with ``ticketclient.pull`` into a fresh
 cache and check its files are the committed bundle, send SIGINT to the command's process group (what Ctrl-C
-in a terminal does), and check that it exits 0 and that no process of this run is left.
+in a terminal does), and check that it exits 0 and that no process of this run is left (slow: a minute or two).
+
+A quick test checks the committed demo bundles themselves (valid, found by IMP, named by measured density).
 """
 
 from __future__ import annotations
@@ -28,8 +30,6 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "demo" / "tickets"
 VERIFY_TIMEOUT_S = float(os.environ.get("RUN_TEST_VERIFY_TIMEOUT_S", "900"))
-
-pytestmark = pytest.mark.slow
 
 #: The test suite's own settings; a user's shell has none of them.
 _NOT_IN_A_USERS_SHELL = ("DATABASE_URL", "CELERY_BROKER_URL", "TEST_DB_SUFFIX", "VERIFIER_BROKER_PREFIX",
@@ -107,6 +107,37 @@ def interrupt(proc: subprocess.Popen[bytes], state: Path) -> int | None:
         return None
 
 
+def test_demo_tickets_are_valid_imp_bundles_named_by_their_measured_density() -> None:
+    """What scripts/run submits: every committed bundle passes the registry's validation, was found by IMP,
+    and its name states the density measured from its mask (the names are what the catalog shows)."""
+    import json
+
+    from ticketclient import format, validation
+
+    folders = sorted(p for p in DEMO.iterdir() if (p / "config.json").is_file())
+    order = (DEMO / "ORDER").read_text().split()
+    assert sorted(order) == [p.name for p in folders]
+    assert sum(f.stat().st_size for p in folders for f in p.iterdir()) < 3_000_000
+    tasks_seen = set()
+    for folder in folders:
+        files = {part: (folder / name).read_bytes()
+                 for part, name in (("config", "config.json"), ("init", "init.safetensors"), ("mask", "mask.safetensors"))}
+        checked = validation.validate_bundle(**files)
+        density, _ = format.measure_density(format.TicketBundle.load(folder).mask)
+        assert checked.density == pytest.approx(density)
+        label = folder.name.rsplit("-", 1)[1].removesuffix("pct")
+        assert float(label) == pytest.approx(100 * density, abs=0.5 if density >= 0.1 else 0.05), folder.name
+        config = json.loads(files["config"])
+        assert config["provenance"]["method"] == "imp"
+        assert 0.0 < config["claims"]["test_accuracy"] <= 1.0
+        tasks_seen.add(config["task"])
+    # A LeNet-300-100 ticket at the paper's 15-round sparsity, and more than one task for the catalog.
+    assert any(p.name.startswith("lenet-") and json.loads((p / "config.json").read_text())["provenance"]["rounds"] == 15
+               for p in folders)
+    assert len(tasks_seen) >= 2
+
+
+@pytest.mark.slow
 def test_run_command_verifies_demo_tickets_serves_them_and_stops_cleanly(tmp_path: Path) -> None:
     command = readme_run_command()
     assert command[0] == "scripts/run"
