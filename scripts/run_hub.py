@@ -585,12 +585,13 @@ def say_progress(ticket: DemoTicket, progress: dict[str, Any], every_s: float = 
     """A progress line when a training run finishes, and every ``every_s`` seconds while one trains."""
     done, total = progress.get("runs_done"), progress.get("runs_total")
     iteration, iterations = progress.get("iteration"), progress.get("iterations")
-    current = str(progress.get("current_run") or "")
+    # e.g. "9 runs trained together (ticket seed 0, ...)": the part before the parenthesis is enough here
+    current = str(progress.get("current_run") or "").split(" (", 1)[0]
     if len(current) > 40:
         current = current[:37] + "..."
     parts = [f"{done}/{total} training runs done"] if total else []
     if current:
-        parts.append(f"training {current}" + (f", iteration {iteration}/{iterations}" if iterations else ""))
+        parts.append(f"now: {current}" + (f", iteration {iteration}/{iterations}" if iterations else ""))
     line = "; ".join(parts) or "started"
     now = time.monotonic()
     if (done, total) != ticket.run_seen or (line != ticket.last_line and now - ticket.printed_at >= every_s):
