@@ -201,3 +201,13 @@ def test_unreachable_mirrors_raise_dataset_unavailable(data_cache, monkeypatch):
     monkeypatch.setitem(data.MIRRORS, "cifar10", ["http://127.0.0.1:9/"])
     with pytest.raises(DatasetUnavailableError, match="could not download cifar-10-binary.tar.gz"):
         data.load("cifar10")
+
+
+def test_offline_mode_never_downloads(mirror, data_cache, monkeypatch):
+    served, url = mirror
+    _write_idx_set(served)
+    monkeypatch.setitem(data.MIRRORS, "mnist", [url])
+    monkeypatch.setenv("TICKETHUB_OFFLINE", "1")
+    with pytest.raises(DatasetUnavailableError, match="TICKETHUB_OFFLINE"):
+        data.load("mnist")
+    assert not (data_cache / "mnist").exists()

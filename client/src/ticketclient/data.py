@@ -120,8 +120,10 @@ def load(task_name: str, *, root: str | Path | None = None, download: bool = Tru
     """The task's data with its fixed splits (see the module docstring for each task).
 
     ``root`` is the folder holding the task's files (default ``$TICKETHUB_DATA/<task>``); with
-    ``download=False`` a missing file raises :class:`DatasetUnavailableError` instead of being fetched.
+    ``download=False`` (or ``TICKETHUB_OFFLINE=1``) a missing file raises :class:`DatasetUnavailableError`
+    instead of being fetched.
     """
+    download = download and not constants.offline()
     info = tasks.get(task_name)  # UnknownTaskError lists the registered tasks
     loader = LOADERS.get(task_name)
     if loader is None:
@@ -311,7 +313,8 @@ def _ensure_file(task: str, folder: Path, name: str, download: bool) -> Path:
         return unpacked
     where = f"put {name} in {folder} (or pass root=, or set {DATA_ENV})"
     if not download:
-        raise DatasetUnavailableError(f"{task}: {path} is missing and downloads are off; {where}")
+        raise DatasetUnavailableError(f"{task}: {path} is missing and downloads are off (download=False or "
+                                      f"{constants.OFFLINE_ENV}); {where}")
     errors = []
     for base in MIRRORS.get(task, []):
         try:
