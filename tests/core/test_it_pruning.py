@@ -224,3 +224,11 @@ def test_find_ticket_rejects_bad_arguments(mnist1d):
         pruning.find_ticket("mnist1d", SMALL_MLP, quick_recipe(), rounds=1, rewind_iteration=60, data=mnist1d)
     with pytest.raises(ValueError, match="rate"):
         pruning.prune({"a": np.ones(3)}, {"a": np.ones(3, bool)}, pruning.Layerwise(rate=1.5))
+
+
+def test_find_ticket_accepts_a_resolved_spec_and_shows_progress(mnist1d, capsys):
+    arch = spec.resolve(SMALL_MLP, input_shape=(40,), num_classes=10)
+    bundles = pruning.find_ticket("mnist1d", arch, quick_recipe(iterations=10, eval_every=10), rounds=1, seed=0,
+                                  progress=True, data=mnist1d, device="cpu")
+    assert bundles[0].config.resolve().tensors == arch.tensors
+    assert "IMP" in capsys.readouterr().err

@@ -11,7 +11,8 @@ IMP (Frankle & Carbin 2019; rewinding: Frankle et al. 2019/2020), as :func:`find
    only the prunable weights (Linear and Conv2d weights) are pruned, never biases or batch norm;
 4. reset the survivors to the init (theta_0, or theta_k when rewinding), train again; repeat 3-4.
 
-Round ``k`` (1-based) is the network after ``k`` prunings, trained; its :class:`~ticketclient.format.TicketBundle`
+Every round trains the full ``recipe.iterations`` from the init (theta_k included), exactly as the
+verifier retrains a submitted ticket. Round ``k`` (1-based) is the network after ``k`` prunings, trained; its :class:`~ticketclient.format.TicketBundle`
 holds the init, the round's mask, and claims measured by that training. The number pruned is
 ``round(rate * survivors)``, so after ``k`` layer-wise rounds a layer keeps about ``(1 - rate) ** k`` of
 its weights (LeNet-300-100, 20%/10%: ``(265,200 * 0.8**k + 1,000 * 0.9**k) / 266,200``).
