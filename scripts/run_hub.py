@@ -60,8 +60,6 @@ class RunOptions:
     demo_dir: Path
     stop_timeout_s: float
     start_timeout_s: float
-    database_url: str | None
-    broker_url: str | None
 
     @property
     def base_url(self) -> str:
@@ -79,8 +77,8 @@ def parse_options(argv: list[str] | None = None) -> RunOptions:
         description="Run the lottery-ticket hub locally (SQLite, filesystem broker, one verifier worker) and "
                     "submit the demo tickets. Ctrl-C stops everything.",
     )
-    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"),
-                        help="address the web server listens on (HOST; default 127.0.0.1)")
+    parser.add_argument("--host", default=os.environ.get("TICKETHUB_HOST", "127.0.0.1"),
+                        help="address the web server listens on (TICKETHUB_HOST; default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000),
                         help="port of the web server (PORT; default 8000)")
     parser.add_argument("--state-dir", type=Path,
@@ -99,18 +97,13 @@ def parse_options(argv: list[str] | None = None) -> RunOptions:
                              "interrupted (default 10)")
     parser.add_argument("--start-timeout", type=float, default=120.0,
                         help="seconds to wait for the web server to answer (default 120)")
-    parser.add_argument("--database-url", default=None,
-                        help="use this database instead of the embedded SQLite (e.g. postgres://...)")
-    parser.add_argument("--broker-url", default=None,
-                        help="use this Celery broker instead of the filesystem transport (e.g. redis://...)")
     args = parser.parse_args(argv)
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
     return RunOptions(
         host=args.host, port=args.port, state_dir=args.state_dir.expanduser().resolve(), seed=not args.no_seed,
         concurrency=args.concurrency, verbose=args.verbose, demo_dir=args.demo_dir.resolve(),
-        stop_timeout_s=args.stop_timeout, start_timeout_s=args.start_timeout, database_url=args.database_url,
-        broker_url=args.broker_url,
+        stop_timeout_s=args.stop_timeout, start_timeout_s=args.start_timeout,
     )
 
 
@@ -145,8 +138,8 @@ def child_env(opts: RunOptions) -> dict[str, str]:
     env.update({
         "DJANGO_SETTINGS_MODULE": "registry.settings",
         "TICKETHUB_VAR_DIR": str(state),
-        "DATABASE_URL": opts.database_url or sqlite_url(state / "hub.sqlite3"),
-        "CELERY_BROKER_URL": opts.broker_url or "filesystem://",
+        "DATABASE_URL": sqlite_url(state / "hub.sqlite3"),
+        "CELERY_BROKER_URL": "filesystem://",
         "TICKETHUB_BROKER_DIR": str(state / "broker"),
         "TICKETHUB_STORAGE": "fs",
         "TICKETHUB_MEDIA_ROOT": str(state / "media"),
@@ -459,10 +452,8 @@ print(json.dumps({"resumed": len(resumed)}))
 
 def resume_unfinished_verifications(sup: Supervisor) -> int:
     """Re-enqueue the verifications a previous run left unfinished (interrupted by Ctrl-C, or queued when it
-    stopped). Only with the embedded broker and database: then this run's worker is the only one, so a
+    stopped). The state folder is this run's alone (locked), so its worker is the only one and a
     verification marked running has no live worker. Jobs are idempotent: finished training runs are kept."""
-    if sup.opts.database_url or sup.opts.broker_url:
-        return 0
     result = subprocess.run(
         [sys.executable, "-c", _RESUME_SNIPPET], cwd=ROOT, env=sup.env, capture_output=True, text=True,
         start_new_session=True, check=False,
@@ -686,9 +677,7 @@ def run(opts: RunOptions) -> int:
     if not port_is_free(opts.host, opts.port):
         say(f"scripts/run: port {opts.port} on {opts.host} is in use; choose another: PORT=8001 scripts/run")
         return 2
-    database = "SQLite" if not opts.database_url else opts.database_url.split(":", 1)[0]
-    broker = "filesystem broker" if not opts.broker_url else opts.broker_url.split(":", 1)[0]
-    say(f"Starting the lottery-ticket hub ({database}, {broker}, state in {opts.state_dir})")
+    say(f"Starting the lottery-ticket hub (SQLite, filesystem broker, state in {opts.state_dir})")
     rc = 0
     try:
         say("  migrating the database ...")
