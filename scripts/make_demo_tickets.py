@@ -154,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
 
         with tempfile.TemporaryDirectory() as tmp:
             made = [t for run in DEMO_RUNS for t in find_demo_tickets(run, Path(tmp))]
-            differ = [t.name for t in made if digest(t.folder) != digest(args.out / t.name)]
+            committed = {t.name: digest(args.out / t.name) if (args.out / t.name).is_dir() else {} for t in made}
+            differ = [f"{t.name}/{name}" for t in made for name, sha in digest(t.folder).items()
+                      if committed[t.name].get(name) != sha]
         if differ:
             print(f"differ from {args.out}: {', '.join(differ)}")
             return 1
