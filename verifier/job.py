@@ -318,8 +318,9 @@ def _verify(v: Any, settings: VerifierSettings, policy: VerificationPolicy) -> s
         versions = library_versions()
 
         def on_progress(label: str, iteration: int, iterations: int, accuracy: float | None) -> None:
-            progress.write(current_run=label, current_iteration=iteration, current_iterations_total=iterations,
-                           current_accuracy=accuracy)
+            # the first and last evaluation of a run are always written; the others at most once a second
+            progress.write(force=iteration in (0, iterations), current_run=label, current_iteration=iteration,
+                           current_iterations_total=iterations, current_accuracy=accuracy)
 
         for run, result, density in eng.train(todo, on_progress=on_progress):
             save_run(v, run, result, density=density, device=device, engine=eng.name, versions=versions)

@@ -104,14 +104,14 @@ def test_submission_is_verified_and_an_inflated_claim_is_rejected(owner_client, 
 def test_worker_killed_mid_verification_is_finished_by_a_new_worker(owner_client, make_bundle, start_worker):
     from registry.verifications.models import Verification, VerificationRun
 
-    bundle = make_bundle(config=tiny_config(accuracy=0.25, iterations=1500, eval_every=100), seed=3)
+    bundle = make_bundle(config=tiny_config(accuracy=0.25, iterations=4000, eval_every=100), seed=3)
     commit = submit(owner_client, bundle, "killed-mlp")["revision"]["commit"]
     # the sequential engine: runs finish one by one, so some are finished when the worker dies
     first = start_worker(VERIFIER_STACKED="0")
 
     def mid_run():
         v = Verification.objects.filter(revision__commit=commit).first()
-        return v if v and v.runs_done >= 3 and v.current_iteration else None
+        return v if v and v.status == "running" and 3 <= v.runs_done < 9 else None
 
     v = wait_for(mid_run, timeout=240, what="the verification to be mid-run with finished runs", workers=[first])
     live = own_record(verification_of(owner_client, "killed-mlp", commit))
@@ -304,13 +304,13 @@ def test_database_outage_mid_job_is_retried_and_the_job_finishes(owner_client, m
     proxy = TcpProxy()
     proxy.start()
     db_name = worker_env["DATABASE_URL"].rsplit("/", 1)[1]
-    bundle = make_bundle(config=tiny_config(accuracy=0.25, iterations=1500, eval_every=100), seed=7)
+    bundle = make_bundle(config=tiny_config(accuracy=0.25, iterations=4000, eval_every=100), seed=7)
     commit = submit(owner_client, bundle, "outage-mlp")["revision"]["commit"]
     worker = start_worker(VERIFIER_STACKED="0", DATABASE_URL=f"postgres://postgres@127.0.0.1:{proxy.port}/{db_name}")
     try:
         def mid_run():
             v = Verification.objects.filter(revision__commit=commit).first()
-            return v if v and v.runs_done >= 2 and v.current_iteration else None
+            return v if v and v.status == "running" and 2 <= v.runs_done < 8 else None
 
         v = wait_for(mid_run, timeout=240, what="the verification to be mid-run", workers=[worker])
         proxy.stop()  # the database "restarts": connections drop, new ones are refused
