@@ -108,3 +108,33 @@ def test_unsupported_layers_are_refused_by_name():
     assert not stacked.supports(arch)
     with pytest.raises(ValueError, match="dropout"):
         stacked.train_stacked(arch, [stacked.StackedRun({}, {}, 0)], toy_data(), _Recipe())
+
+
+def test_stacked_conv_net_matches_sequential_training():
+    """Convolutions are stacked too (vmap turns them into grouped convolutions)."""
+    from ticketclient import spec
+
+    torch.set_num_threads(1)
+    arch = spec.resolve({"layers": [{"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1},
+                                    {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 2}, {"type": "flatten"},
+                                    {"type": "linear", "out_features": 3}]},
+                        input_shape=(1, 6, 6), num_classes=3)
+    assert stacked.supports(arch)
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(3, 1, 6, 6))
+
+    def split(m):
+        y = rng.integers(0, 3, m)
+        return (centers[y] + rng.normal(size=(m, 1, 6, 6))).astype(np.float32), y.astype(np.int64)
+
+    data = TaskData(*split(200), *split(100), *split(100), task="toy-images")
+    init = models.to_numpy(models.init_weights(models.build_model(arch), 5))
+    mask = {n: rng.random(arch.tensors[n].shape) < 0.5 for n in arch.prunable}
+    recipe = _Recipe(iterations=40)
+    got = stacked.train_stacked(arch, [stacked.StackedRun(init, mask, 0), stacked.StackedRun(init, mask, 1)], data,
+                                recipe, device="cpu")
+    for seed, result in enumerate(got):
+        want = training.train(models.load_tensors(models.build_model(arch), init), mask, data, recipe, seed=seed,
+                              device="cpu", progress=False)
+        for a, b in zip(result.curve, want.curve, strict=True):
+            assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4, abs=1e-5)
