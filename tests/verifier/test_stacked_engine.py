@@ -80,11 +80,18 @@ def test_stacked_runs_match_sequential_training(optimizer):
                      lr=0.05 if optimizer == "sgd" else 0.003)
     states = [(*run_state(arch, 1, 2), 0), (*run_state(arch, 1, 2), 1), (*run_state(arch, 7, 3), 2)]
     runs = [stacked.StackedRun(init=i, mask=m, seed=s) for i, m, s in states]
-    together = stacked.train_stacked(arch, runs, data, recipe, device="cpu")
+    together = stacked.train_stacked(arch, runs, data, recipe, device="cpu", return_state=True)
 
     for (init, mask, seed), got in zip(states, together, strict=True):
         model = models.load_tensors(models.build_model(arch), init)
         want = training.train(model, mask, data, recipe, seed=seed, device="cpu", progress=False)
+        # the same weights, up to floating-point summation order; pruned weights exactly zero in both
+        trained = models.to_numpy(model)
+        assert set(got.snapshot) == set(trained)
+        for name, weights in trained.items():
+            np.testing.assert_allclose(got.snapshot[name], weights, rtol=1e-4, atol=1e-5)
+            if name in mask:
+                assert not got.snapshot[name][~mask[name]].any()
         assert [p["iteration"] for p in got.curve] == [p["iteration"] for p in want.curve] == [0, 20, 40, 60]
         for a, b in zip(got.curve, want.curve, strict=True):
             assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4, abs=1e-5)

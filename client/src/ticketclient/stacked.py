@@ -62,11 +62,13 @@ def train_stacked(
     *,
     device: str | torch.device | None = None,
     on_eval: Callable[[int, dict[str, Any]], None] | None = None,
+    return_state: bool = False,
 ) -> list[Any]:
     """Train ``runs`` together; returns one ``training.TrainResult`` per run, in order.
 
     ``on_eval(run_index, point)`` is called at every evaluation of every run, with the same point dict as
-    ``training.train``'s ``on_eval``.
+    ``training.train``'s ``on_eval``. With ``return_state``, each result's ``snapshot`` holds that run's
+    trained tensors (name -> numpy array), as ``models.to_numpy`` of a single-run model would.
     """
     if not runs:
         return []
@@ -150,9 +152,13 @@ def train_stacked(
     evaluate(recipe.iterations)
 
     wall = time.perf_counter() - started
-    return [training.result_from_curve(curve, iterations=recipe.iterations, wall_time_s=wall, device=str(dev),
-                                       seed=run.seed)
-            for curve, run in zip(curves, runs, strict=True)]
+    results = [training.result_from_curve(curve, iterations=recipe.iterations, wall_time_s=wall, device=str(dev),
+                                          seed=run.seed)
+               for curve, run in zip(curves, runs, strict=True)]
+    if return_state:
+        for i, result in enumerate(results):
+            result.snapshot = {name: t[i].detach().cpu().numpy().copy() for name, t in {**params, **buffers}.items()}
+    return results
 
 
 def _tensor(array: Any, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
