@@ -54,14 +54,19 @@ def enqueue_verification(revision_id: int) -> bool:
     revision stays ``pending`` and the verifier's periodic sweep (or an admin requeue) picks it up; the
     submission itself has already succeeded, so this logs instead of failing the request.
     """
+    app = celery_app()
     try:
-        celery_app().send_task(
-            VERIFY_TASK,
-            args=[revision_id],
-            queue=settings.VERIFIER_QUEUE,
-            retry=True,
-            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
-        )
+        # An explicit connection: Celery lets a CELERY_BROKER_URL environment variable override the
+        # configured broker_url, and the settings (which read that variable too) must stay the one source.
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as connection:
+            app.send_task(
+                VERIFY_TASK,
+                args=[revision_id],
+                queue=settings.VERIFIER_QUEUE,
+                connection=connection,
+                retry=True,
+                retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
+            )
     except Exception:
         logger.exception("could not enqueue verification of revision %s (it stays pending)", revision_id)
         return False
