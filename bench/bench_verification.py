@@ -10,8 +10,10 @@ the supermask evaluation; 3N + 1 runs (N = 3 by default). Three schedules of tho
 
 * **baseline**: each run in turn through the usual ``TensorDataset`` + ``DataLoader(shuffle=True)`` loop
   (``bench_training.baseline_train``: per-step host copy, mask re-applied parameter by parameter);
-* **sequential**: the verifier's engine with stacking off (``ticketclient.training.train``, one run at a time);
-* **stacked**: the verifier's engine as deployed (``ticketclient.stacked``: all 3N runs as one batched model).
+* **stacked**: the verifier's engine as deployed: the runs split into one lane per CPU core (one lane on a
+  GPU), each lane a thread training its runs as one batched model (``ticketclient.stacked``);
+* **stacked-1lane**: the same with a single lane (all 3N runs in one batched model, one thread);
+* **sequential**: the engine with stacking off (``ticketclient.training.train``, one run at a time per lane).
 
 Schedules alternate within each repeat and the median of ``--repeats`` is reported, with the ratios
 baseline / engine (above 1: the engine is faster). Medians of the ticket's final test accuracy are printed
@@ -60,11 +62,11 @@ def make_validated(task: str, hidden: list[int], iterations: int, eval_every: in
         return validation.validate_folder(Path(tmp))
 
 
-def run_engine(validated, task: str, device: str, *, stacked: bool, seeds: int) -> tuple[float, float]:
+def run_engine(validated, task: str, device: str, *, stacked: bool, seeds: int, lanes: int) -> tuple[float, float]:
     """Wall time of the verifier's engine for one job, and the ticket runs' median accuracy."""
     started = time.perf_counter()
-    eng = engine_mod.Engine(validated, task=task, device=device, settings=VerifierSettings(seeds=seeds),
-                            stacked=stacked)
+    eng = engine_mod.Engine(validated, task=task, device=device,
+                            settings=VerifierSettings(seeds=seeds, cpu_parallel_runs=lanes), stacked=stacked)
     results = list(eng.train(plan_runs(seeds), on_progress=lambda *a: None))
     wall = time.perf_counter() - started
     return wall, statistics.median(r.final_test_accuracy for run, r, _ in results if run.role == TICKET)
@@ -99,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: one per core)")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--lanes", type=int, default=None,
+                        help="groups of runs trained in parallel threads by the engine (default: one per CPU core)")
     parser.add_argument("--skip-sequential", action="store_true")
     args = parser.parse_args(argv)
 
@@ -111,10 +115,19 @@ def main(argv: list[str] | None = None) -> int:
     validated = make_validated(args.task, hidden, args.iterations, args.eval_every, args.density)
     task_data = data.load(args.task)
 
-    schedules = {"baseline": lambda: run_baseline(validated, task_data, device, seeds=args.seeds),
-                 "stacked": lambda: run_engine(validated, args.task, device, stacked=True, seeds=args.seeds)}
+    import os
+
+    lanes = args.lanes or (os.cpu_count() or 1 if device == "cpu" else 1)
+    schedules = {
+        "baseline": lambda: run_baseline(validated, task_data, device, seeds=args.seeds),
+        "stacked": lambda: run_engine(validated, args.task, device, stacked=True, seeds=args.seeds, lanes=lanes),
+    }
+    if lanes > 1:
+        schedules["stacked-1lane"] = lambda: run_engine(validated, args.task, device, stacked=True, seeds=args.seeds,
+                                                        lanes=1)
     if not args.skip_sequential:
-        schedules["sequential"] = lambda: run_engine(validated, args.task, device, stacked=False, seeds=args.seeds)
+        schedules["sequential"] = lambda: run_engine(validated, args.task, device, stacked=False, seeds=args.seeds,
+                                                     lanes=lanes)
     times: dict[str, list[float]] = {name: [] for name in schedules}
     accuracy: dict[str, float] = {}
     for _ in range(args.repeats):
@@ -126,12 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     runs = 3 * args.seeds
     print(f"verification job: task {args.task}, mlp {args.hidden}, density {args.density:.0%}, {runs} trained runs "
           f"+ supermask, {args.iterations} iterations each (batch 60, eval every {args.eval_every}), device {device}, "
-          f"torch threads {torch.get_num_threads()}, median of {args.repeats}")
-    print(f"{'schedule':<11} {'wall s':>8} {'run-it/s':>9} {'ticket acc':>10}   repeats")
+          f"torch threads {torch.get_num_threads()} (split between {lanes} lanes), median of {args.repeats}")
+    print(f"{'schedule':<14} {'wall s':>8} {'run-it/s':>9} {'ticket acc':>10}   repeats")
     medians = {name: statistics.median(t) for name, t in times.items()}
     for name, median in medians.items():
         reps = ", ".join(f"{t:.2f}" for t in times[name])
-        print(f"{name:<11} {median:>8.2f} {runs * args.iterations / median:>9.0f} {accuracy[name]:>10.4f}   {reps}")
+        print(f"{name:<14} {median:>8.2f} {runs * args.iterations / median:>9.0f} {accuracy[name]:>10.4f}   {reps}")
     for name in medians:
         if name != "baseline":
             print(f"ratio baseline / {name}: {medians['baseline'] / medians[name]:.2f}x")

@@ -8,6 +8,9 @@ allows it (it measured faster: see bench/bench_verification.py); the sequential 
 from __future__ import annotations
 
 import logging
+import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +22,10 @@ from verifier.policy import RANDOM_MASK, REINIT, SUPERMASK, TICKET
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[str, int, int, "float | None"], None]
+
+
+class EngineStopped(Exception):
+    """Raised inside a lane's training when the verification stopped (time limit, error in another lane)."""
 
 
 @dataclass
@@ -56,6 +63,7 @@ class Engine:
         self.data = data.load(task)
         want = settings.stacked if stacked is None else stacked
         self.stacked = bool(want and stacked_mod.supports(self.arch))
+        self.settings = settings
         self.name = "stacked" if self.stacked else "sequential"
 
     def initial_state(self, role: str, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -94,8 +102,20 @@ class Engine:
             device=self.device,
         )
 
+    def lanes(self, runs: int) -> int:
+        """Groups of runs trained at the same time: one per CPU core on a CPU worker, one on a GPU."""
+        if not str(self.device).startswith("cpu"):
+            return 1
+        wanted = self.settings.cpu_parallel_runs or os.cpu_count() or 1
+        return max(1, min(wanted, runs))
+
     def train(self, todo: list[Any], on_progress: ProgressCallback) -> Iterator[tuple[Any, Any, float]]:
-        """Yield (planned run, result, density of its mask) as runs finish."""
+        """Yield (planned run, result, density of its mask) as runs finish.
+
+        The trained runs are split into lanes (round-robin); each lane is trained in its own thread, stacked
+        or one run at a time, with torch's CPU threads divided between the lanes. Progress is reported from
+        the calling thread only (it writes to the database).
+        """
         trained = []
         for run in todo:
             if run.role == SUPERMASK:
@@ -105,19 +125,67 @@ class Engine:
                 trained.append(run)
         if not trained:
             return
-        if self.stacked:
-            yield from self._train_stacked(trained, on_progress)
-        else:
-            yield from self._train_sequential(trained, on_progress)
+        lanes = self.lanes(len(trained))
+        groups = [trained[i::lanes] for i in range(lanes)]
+        finished: queue.Queue[tuple[str, Any]] = queue.Queue()
+        latest: dict[int, tuple[str, int, int, float | None]] = {}
+        stop = threading.Event()
 
-    def _train_sequential(self, runs: list[Any], on_progress: ProgressCallback) -> Iterator[tuple[Any, Any, float]]:
+        def lane(index: int, group: list[Any]) -> None:
+            def report(label: str, iteration: int, iterations: int, accuracy: float | None) -> None:
+                if stop.is_set():
+                    raise EngineStopped("the verification stopped")
+                latest[index] = (label, iteration, iterations, accuracy)
+
+            try:
+                train_group = self._train_stacked if self.stacked else self._train_sequential
+                for item in train_group(group, report, lane=(index, lanes)):
+                    finished.put(("run", item))
+            except BaseException as e:  # noqa: BLE001 - handed to the calling thread
+                finished.put(("error", e))
+            finally:
+                finished.put(("done", index))
+
+        import torch
+
+        threads_before = torch.get_num_threads()
+        if lanes > 1:
+            torch.set_num_threads(max(1, threads_before // lanes))
+        workers = [threading.Thread(target=lane, args=(i, g), name=f"verify-lane-{i}", daemon=True)
+                   for i, g in enumerate(groups)]
+        try:
+            for w in workers:
+                w.start()
+            running = len(workers)
+            while running:
+                try:
+                    kind, payload = finished.get(timeout=0.5)
+                except queue.Empty:
+                    kind, payload = "tick", None
+                if kind == "run":
+                    yield payload
+                elif kind == "error":
+                    raise payload
+                elif kind == "done":
+                    running -= 1
+                if latest:
+                    label, iteration, iterations, accuracy = latest[min(latest)]
+                    on_progress(label, iteration, iterations, accuracy)
+        finally:
+            stop.set()
+            for w in workers:
+                w.join()
+            torch.set_num_threads(threads_before)
+
+    def _train_sequential(self, runs: list[Any], on_progress: ProgressCallback,
+                          lane: tuple[int, int] = (0, 1)) -> Iterator[tuple[Any, Any, float]]:
         from ticketclient import models, training
 
         for i, run in enumerate(runs):
             init, mask = self.initial_state(run.role, run.seed)
             model = models.build_model(self.arch)
             models.load_tensors(model, init)
-            label = f"{run.label} ({i + 1} of {len(runs)} left to train)"
+            label = f"{run.label} (run {i + 1} of {len(runs)} in lane {lane[0] + 1} of {lane[1]})"
 
             def on_eval(point: dict[str, Any], label: str = label) -> None:
                 on_progress(label, int(point["iteration"]), int(self.recipe.iterations),
@@ -127,11 +195,13 @@ class Engine:
                                     progress=False, on_eval=on_eval)
             yield run, result, self.density_of(mask)
 
-    def _train_stacked(self, runs: list[Any], on_progress: ProgressCallback) -> Iterator[tuple[Any, Any, float]]:
+    def _train_stacked(self, runs: list[Any], on_progress: ProgressCallback,
+                       lane: tuple[int, int] = (0, 1)) -> Iterator[tuple[Any, Any, float]]:
         from ticketclient import stacked
 
         states = [self.initial_state(r.role, r.seed) for r in runs]
-        label = f"{len(runs)} runs trained together (" + ", ".join(r.label for r in runs) + ")"
+        label = (f"{len(runs)} runs trained together in lane {lane[0] + 1} of {lane[1]}: "
+                 + ", ".join(r.label for r in runs))
         ticket_index = next((i for i, r in enumerate(runs) if r.role == TICKET), 0)
 
         def on_eval(index: int, point: dict[str, Any]) -> None:
