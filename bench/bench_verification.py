@@ -10,9 +10,10 @@ the supermask evaluation; 3N + 1 runs (N = 3 by default). Three schedules of tho
 
 * **baseline**: each run in turn through the usual ``TensorDataset`` + ``DataLoader(shuffle=True)`` loop
   (``bench_training.baseline_train``: per-step host copy, mask re-applied parameter by parameter);
-* **stacked**: the verifier's engine as deployed: the runs split into one lane per CPU core (one lane on a
-  GPU), each lane a thread training its runs as one batched model (``ticketclient.stacked``);
-* **stacked-1lane**: the same with a single lane (all 3N runs in one batched model, one thread);
+* **stacked**: the verifier's engine as deployed: the runs split into lanes (threads; one per CPU core for
+  networks of at least ``engine.LANE_MIN_FORWARD_MACS`` multiply-adds per example, else one; one on a
+  GPU), each lane training its runs as one batched model (``ticketclient.stacked``);
+* **stacked-Nlane**: the same with the other lane count (1 or one per core), to check the rule;
 * **sequential**: the engine with stacking off (``ticketclient.training.train``, one run at a time per lane).
 
 Schedules alternate within each repeat and the median of ``--repeats`` is reported, with the ratios
@@ -117,14 +118,17 @@ def main(argv: list[str] | None = None) -> int:
 
     import os
 
-    lanes = args.lanes or (os.cpu_count() or 1 if device == "cpu" else 1)
+    cores = os.cpu_count() or 1 if device == "cpu" else 1
+    lanes = engine_mod.lane_count(device, validated.arch, VerifierSettings(cpu_parallel_runs=args.lanes or 0),
+                                  3 * args.seeds)
     schedules = {
         "baseline": lambda: run_baseline(validated, task_data, device, seeds=args.seeds),
         "stacked": lambda: run_engine(validated, args.task, device, stacked=True, seeds=args.seeds, lanes=lanes),
     }
-    if lanes > 1:
-        schedules["stacked-1lane"] = lambda: run_engine(validated, args.task, device, stacked=True, seeds=args.seeds,
-                                                        lanes=1)
+    other = 1 if lanes > 1 else cores
+    if other != lanes:
+        schedules[f"stacked-{other}lane"] = lambda: run_engine(validated, args.task, device, stacked=True,
+                                                               seeds=args.seeds, lanes=other)
     if not args.skip_sequential:
         schedules["sequential"] = lambda: run_engine(validated, args.task, device, stacked=False, seeds=args.seeds,
                                                      lanes=lanes)

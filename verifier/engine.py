@@ -21,6 +21,9 @@ from verifier.policy import RANDOM_MASK, REINIT, SUPERMASK, TICKET
 
 log = logging.getLogger(__name__)
 
+#: Below this many forward multiply-adds per example a CPU worker trains all runs in one lane (see lanes()).
+LANE_MIN_FORWARD_MACS = 20_000
+
 ProgressCallback = Callable[[str, int, int, "float | None"], None]
 
 
@@ -44,6 +47,23 @@ class EvaluationOnly:
 def control_seed(role: str, seed: int) -> int:
     """The seed of a control's fresh init or random mask: distinct per role, fixed per data-order seed."""
     return {REINIT: 1_000_003, RANDOM_MASK: 2_000_003}.get(role, 0) + seed
+
+
+def lane_count(device: str, arch: Any, settings: VerifierSettings, runs: int) -> int:
+    """Groups of runs trained at the same time, each in its own thread.
+
+    On a GPU: one (stacking already fills it). On a CPU: ``VERIFIER_CPU_PARALLEL_RUNS`` when set, else one
+    per core for networks of at least ``LANE_MIN_FORWARD_MACS`` multiply-adds per example, and one for
+    smaller ones, whose steps are so short that two threads only contend for the interpreter lock
+    (bench/bench_verification.py: MLP 64-32 on mnist1d is faster in one lane, MLP 300-100 in two).
+    """
+    if not str(device).startswith("cpu"):
+        return 1
+    if settings.cpu_parallel_runs:
+        return max(1, min(settings.cpu_parallel_runs, runs))
+    if int(getattr(arch, "forward_macs", 0) or 0) < LANE_MIN_FORWARD_MACS:
+        return 1
+    return max(1, min(os.cpu_count() or 1, runs))
 
 
 class Engine:
@@ -103,11 +123,7 @@ class Engine:
         )
 
     def lanes(self, runs: int) -> int:
-        """Groups of runs trained at the same time: one per CPU core on a CPU worker, one on a GPU."""
-        if not str(self.device).startswith("cpu"):
-            return 1
-        wanted = self.settings.cpu_parallel_runs or os.cpu_count() or 1
-        return max(1, min(wanted, runs))
+        return lane_count(self.device, self.arch, self.settings, runs)
 
     def train(self, todo: list[Any], on_progress: ProgressCallback) -> Iterator[tuple[Any, Any, float]]:
         """Yield (planned run, result, density of its mask) as runs finish.
