@@ -65,6 +65,7 @@ def test_local_run_default_filesystem_broker_holds_the_message(settings, tmp_pat
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(queue), "data_folder_out": str(queue),
         "processed_folder": str(tmp_path / "processed"), "store_processed": False,
+        "control_folder": str(tmp_path / "control"),
     }
     assert enqueue_verification(11) is True
     messages = list(queue.iterdir())
