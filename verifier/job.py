@@ -166,7 +166,7 @@ def fail_time_limit(verification_id: int) -> None:
 
     v = Verification.objects.select_related("revision").get(pk=verification_id)
     _finish(v, verified=False, error_code="time_limit", reason=(
-        f"Verification exceeded its time limit of {v.soft_time_limit_s:.0f} s, derived from the recipe's "
+        f"Verification exceeded its time limit of {v.soft_time_limit_s or 0:.0f} s, derived from the recipe's "
         f"training budget; the runs finished so far are kept."
     ))
 
