@@ -325,3 +325,19 @@ def test_database_outage_mid_job_is_retried_and_the_job_finishes(owner_client, m
     assert_complete_runs(record)
     assert record["attempts"] == 1  # the same worker retried: not counted as a lost worker
     assert VerificationRun.objects.filter(verification_id=v.pk).count() == 10
+
+
+def test_soft_time_limit_rejects_with_the_reason_and_keeps_finished_runs(owner_client, make_bundle, start_worker):
+    """The time limits come from the recipe's budget; a deployment that assumes a very fast machine gets a
+    limit of about two seconds here, and the job is stopped and rejected at it (never retried)."""
+    from registry.verifications.models import Verification
+
+    bundle = make_bundle(config=tiny_config(accuracy=0.25, iterations=4000, eval_every=100), seed=8)
+    commit = submit(owner_client, bundle, "slow-mlp")["revision"]["commit"]
+    worker = start_worker(VERIFIER_STACKED="0", VERIFIER_TIME_OVERHEAD_S="2", VERIFIER_ASSUMED_MACS_PER_SECOND="1e15")
+    body = wait_until_finished(owner_client, "slow-mlp", commit, [worker], timeout=240)
+    record = own_record(body)
+    assert body["status"] == "rejected" and record["error_code"] == "time_limit", record
+    assert record["time_limits"]["soft_s"] == 3 and "time limit of 3 s" in record["reason"]
+    v = Verification.objects.get(pk=record["id"])
+    assert v.attempts == 1 and v.runs.filter(role="supermask").exists()
