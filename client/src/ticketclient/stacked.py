@@ -50,6 +50,31 @@ def supports(arch: Any) -> bool:
     return not any(layer.get("type") in UNSUPPORTED_LAYERS for layer in arch.layers)
 
 
+def is_mlp(arch: Any) -> bool:
+    """True when ``arch`` is only flatten, linear and relu layers (the fast path of the stacked engine)."""
+    return all(layer.get("type") in ("flatten", "linear", "relu") for layer in arch.layers)
+
+
+def _mlp_forward(layers: Sequence[dict[str, Any]], params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Stacked MLP: ``x`` [K, B, ...] through K sets of weights [K, out, in] -> logits [K, B, classes]."""
+    h = x
+    for i, layer in enumerate(layers):
+        kind = layer["type"]
+        if kind == "flatten":
+            h = h.reshape(h.shape[0], h.shape[1], -1)
+        elif kind == "linear":
+            if h.dim() > 3:
+                h = h.reshape(h.shape[0], h.shape[1], -1)
+            weight = params[f"layers.{i}.weight"].transpose(1, 2)
+            bias = params.get(f"layers.{i}.bias")
+            h = torch.baddbmm(bias.unsqueeze(1), h, weight) if bias is not None else torch.bmm(h, weight)
+        elif kind == "relu":
+            h = torch.relu(h)
+        else:  # pragma: no cover - is_mlp() guards
+            raise ValueError(f"layer type {kind!r} is not part of the MLP fast path")
+    return h
+
+
 def _layer_types(arch: Any) -> set[str]:
     return {layer.get("type") for layer in arch.layers}
 
@@ -103,8 +128,16 @@ def train_stacked(
         if masked_params:
             torch._foreach_mul_(masked_params, mask_values)
 
-    forward = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)), in_dims=(0, 0, 0))
-    forward_shared = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)), in_dims=(0, 0, None))
+    if is_mlp(arch):
+        # Batched matrix products written out: the same function as vmap of the module, with less overhead.
+        def forward(p, b, x):
+            return _mlp_forward(arch.layers, p, x)
+
+        def forward_shared(p, b, x):
+            return _mlp_forward(arch.layers, p, x.unsqueeze(0).expand(k, *x.shape))
+    else:
+        forward = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)), in_dims=(0, 0, 0))
+        forward_shared = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)), in_dims=(0, 0, None))
 
     x_train, y_train = _tensor(data.x_train, dev), _tensor(data.y_train, dev, torch.long)
     splits = {
