@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from verifier.config import VerifierSettings
-from verifier.policy import RANDOM_MASK, REINIT, SUPERMASK, TICKET
+from verifier.policy import RANDOM_MASK, REINIT, SUPERMASK, TICKET, control_seed
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,6 @@ class EvaluationOnly:
     iterations: int = 0
     wall_time_s: float = 0.0
     device: str = "cpu"
-
-
-def control_seed(role: str, seed: int) -> int:
-    """The seed of a control's fresh init or random mask: distinct per role, fixed per data-order seed."""
-    return {REINIT: 1_000_003, RANDOM_MASK: 2_000_003}.get(role, 0) + seed
 
 
 def lane_count(device: str, arch: Any, settings: VerifierSettings, runs: int) -> int:

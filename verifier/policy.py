@@ -22,6 +22,14 @@ TRAINED_CONTROLS = (REINIT, RANDOM_MASK)
 CONTROLS = (REINIT, RANDOM_MASK, SUPERMASK)
 ROLES = (TICKET, *CONTROLS)
 STATISTICS = ("median", "trimmed_mean")
+#: A control of data-order seed s draws its fresh init (reinit) or its shuffled mask (random_mask) from
+#: seed CONTROL_SEED_BASE[role] + s, so every control is reproducible from the record.
+CONTROL_SEED_BASE = {REINIT: 1_000_003, RANDOM_MASK: 2_000_003}
+
+
+def control_seed(role: str, seed: int) -> int:
+    """The seed of a control's fresh init or random mask: distinct per role, fixed per data-order seed."""
+    return CONTROL_SEED_BASE.get(role, 0) + seed
 
 
 def spread(values: list[float]) -> float:
@@ -130,6 +138,7 @@ class VerificationPolicy:
             "roles": list(ROLES),
             "statistic": self.statistic,
             "metric": "final_test_accuracy",
+            "control_seeds": {role: f"{base} + data-order seed" for role, base in CONTROL_SEED_BASE.items()},
             "default_tolerance": self.default_tolerance,
             "tolerances": dict(sorted(self.tolerances.items())),
             "density_tolerance": self.density_tolerance,
