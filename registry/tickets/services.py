@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from registry.celery_client import enqueue_verification
 from registry.common.errors import ApiError
+from registry.common.jsonable import jsonable
 from registry.tickets import blobs
 from registry.tickets.limits import get_limits
 from registry.tickets.models import BUNDLE_FILES, Revision, RevisionFile, Status, Task, Ticket
@@ -111,21 +112,6 @@ def _claimed_accuracy(config: dict[str, Any]) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _jsonable(value: Any) -> Any:
-    """Plain JSON for whatever the validator returns (dataclasses, tuples, numpy scalars)."""
-    import dataclasses
-
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalar
-        return value.item()
-    return value
-
-
 def submit_bundle(*, user: Any, upload: BundleUpload, name: str | None = None, message: str = "") -> Submission:
     """Create a ticket (or a new revision of one ``user`` owns) from a validated bundle.
 
@@ -163,11 +149,11 @@ def submit_bundle(*, user: Any, upload: BundleUpload, name: str | None = None, m
                 created_by=user,
                 config=config,
                 family=_family(config),
-                architecture=_jsonable(getattr(validated.arch, "layers", [])),
+                architecture=jsonable(getattr(validated.arch, "layers", [])),
                 density=float(validated.density),
-                layer_densities=_jsonable(validated.layer_densities),
+                layer_densities=jsonable(validated.layer_densities),
                 num_parameters=int(validated.num_parameters),
-                budget=_jsonable(getattr(validated, "budget", None)) or {},
+                budget=jsonable(getattr(validated, "budget", None)) or {},
                 claimed_accuracy=_claimed_accuracy(config),
             )
             RevisionFile.objects.bulk_create(
