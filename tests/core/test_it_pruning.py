@@ -12,14 +12,7 @@ from ticketclient import data, format, models, pruning, spec, training
 LENET = {"family": "lenet-300-100"}
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread(monkeypatch):
-    """The test machine is shared by several processes: one torch thread each (training.cpu_threads)."""
-    before = torch.get_num_threads()
-    monkeypatch.setenv(training.TORCH_THREADS_ENV, "1")
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,7 @@ BASE = dict(optimizer="adam", lr=1.2e-3, momentum=0.0, betas=[0.9, 0.999], weigh
             rewind_iteration=0, eval_every=50, augment="none")
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread(monkeypatch):
-    """The test machine is shared by several processes: one torch thread each (training.cpu_threads)."""
-    before = torch.get_num_threads()
-    monkeypatch.setenv(training.TORCH_THREADS_ENV, "1")
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def recipe(**changes) -> Recipe:

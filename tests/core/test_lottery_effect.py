@@ -21,7 +21,6 @@ import statistics
 
 import numpy as np
 import pytest
-import torch
 from ticketclient import data, format, models, pruning, training
 
 ARCHITECTURE = {"family": "mlp", "args": {"hidden": [300, 100]}}
@@ -32,13 +31,7 @@ RETRAIN_SEEDS = (1, 2, 3)
 MIN_GAP = 0.05
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread(monkeypatch):
-    before = torch.get_num_threads()
-    monkeypatch.setenv(training.TORCH_THREADS_ENV, "1")
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _retrain(bundle: format.TicketBundle, task: data.TaskData, seed: int) -> float:
