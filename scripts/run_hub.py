@@ -576,10 +576,11 @@ def say_progress(ticket: DemoTicket, progress: dict[str, Any], every_s: float = 
     """A progress line when a training run finishes, and every ``every_s`` seconds while one trains."""
     done, total = progress.get("runs_done"), progress.get("runs_total")
     iteration, iterations = progress.get("iteration"), progress.get("iterations")
-    # e.g. "9 runs trained together (ticket seed 0, ...)": the part before the parenthesis is enough here
-    current = str(progress.get("current_run") or "").split(" (", 1)[0]
-    if len(current) > 40:
-        current = current[:37] + "..."
+    # e.g. "5 runs trained together in lane 1 of 2: ticket seed 0, ..." or "ticket seed 0 (run 1 of 3 ...)":
+    # the part before the colon or the parenthesis is enough here
+    current = str(progress.get("current_run") or "").split(" (", 1)[0].split(":", 1)[0]
+    if len(current) > 48:
+        current = current[:45] + "..."
     parts = [f"{done}/{total} training runs done"] if total else []
     if current:
         parts.append(f"now: {current}" + (f", iteration {iteration}/{iterations}" if iterations else ""))
