@@ -170,10 +170,8 @@ def cmd_find(args: argparse.Namespace) -> int:
     from ticketclient.format import measure_density
 
     for k, bundle in enumerate(bundles, start=1):
-        claims = bundle.config.claims
-        acc = claims.get("test_accuracy") if isinstance(claims, dict) else getattr(claims, "test_accuracy", None)
-        shown = "n/a" if acc is None else f"{acc:.4f}"
-        print(f"{args.out / f'round-{k}'}: density {measure_density(bundle.mask)[0]:.4f}, test accuracy {shown}")
+        accuracy = bundle.config.claims.test_accuracy
+        print(f"{args.out / f'round-{k}'}: density {measure_density(bundle.mask)[0]:.4f}, test accuracy {accuracy:.4f}")
     print(f"submit one with: ticket submit {args.out / f'round-{len(bundles)}'} --name <name> --wait")
     return EXIT_OK
 

@@ -229,9 +229,6 @@ class Claims:
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
-    def get(self, key: str, default: Any = None) -> Any:  # dict-like access for older callers
-        return getattr(self, key, default)
-
 
 @dataclass(frozen=True)
 class Provenance:

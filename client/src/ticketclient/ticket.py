@@ -144,10 +144,8 @@ class Ticket:
         return None if value is None else float(value)
 
     @property
-    def claimed_accuracy(self) -> float | None:
-        claims = getattr(self.config, "claims", None)
-        value = claims.get("test_accuracy") if isinstance(claims, dict) else getattr(claims, "test_accuracy", None)
-        return None if value is None else float(value)
+    def claimed_accuracy(self) -> float:
+        return float(self.config.claims.test_accuracy)
 
     def verification_summary(self) -> str:
         """One line: verified accuracy, controls and policy, as the verifier decided."""
