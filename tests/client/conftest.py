@@ -183,23 +183,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "verifier"))
 def verifier_worker(private_broker, transactional_db, tmp_path: Path) -> Iterator[Callable]:
     """``verifier_worker(**env)`` starts a real ``celery worker`` on this test's database, storage and
     broker prefix (the one the registry's producer uses here); all are stopped at teardown."""
-    from django.core.files.storage import default_storage
-    from django.db import connection
-    from verifier_workers import FAST_RECOVERY_ENV, WorkerProcess
+    from verifier_workers import WorkerProcess, worker_environment
 
-    db = connection.settings_dict
-    env = dict(os.environ)
-    env.update(FAST_RECOVERY_ENV)
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "registry.settings",
-        "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "CELERY_BROKER_URL": REDIS_URL,
-        "VERIFIER_BROKER_PREFIX": private_broker,
-        "PYTHONUNBUFFERED": "1",
-        "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "2"),
-        "TICKETHUB_MEDIA_ROOT": str(default_storage.location),
-        "TICKETHUB_STORAGE": "fs",
-    })
+    env = worker_environment(private_broker, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
     started: list[Any] = []
 
     def start(**extra: str):

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from verifier_workers import FAST_RECOVERY_ENV, REDIS_URL, WorkerProcess, purge_prefix
+from verifier_workers import REDIS_URL, WorkerProcess, purge_prefix, worker_environment
 
 
 @pytest.fixture(scope="session")
@@ -29,25 +29,9 @@ def verifier_broker(settings, broker_prefix: str) -> str:
 @pytest.fixture
 def worker_env(verifier_broker: str, transactional_db, settings) -> dict[str, str]:
     """The environment of a worker that sees this test's database, storage and broker prefix."""
-    from django.core.files.storage import default_storage
-    from django.db import connection
-
-    db = connection.settings_dict
-    env = dict(os.environ)
-    env.update(FAST_RECOVERY_ENV)
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "registry.settings",
-        "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "CELERY_BROKER_URL": REDIS_URL,
-        "VERIFIER_BROKER_PREFIX": verifier_broker,
-        "PYTHONUNBUFFERED": "1",
-        "VERIFIER_TORCH_THREADS": env.get("VERIFIER_TORCH_THREADS", "1"),
-    })
-    location = getattr(default_storage, "location", None)
-    if location:
-        env["TICKETHUB_MEDIA_ROOT"] = str(location)
-        env["TICKETHUB_STORAGE"] = "fs"
-    return env
+    return worker_environment(
+        verifier_broker, VERIFIER_TORCH_THREADS=os.environ.get("VERIFIER_TORCH_THREADS", "1")
+    )
 
 
 @pytest.fixture

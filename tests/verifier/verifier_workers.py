@@ -27,6 +27,30 @@ FAST_RECOVERY_ENV = {
 }
 
 
+def worker_environment(broker_prefix: str, **overrides: str) -> dict[str, str]:
+    """The environment of a worker that sees this test's database (pytest-django's test database),
+    file storage and broker key prefix, with the fast-recovery settings; ``overrides`` come last."""
+    from django.core.files.storage import default_storage
+    from django.db import connection
+
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env.update(FAST_RECOVERY_ENV)
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "registry.settings",
+        "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "CELERY_BROKER_URL": REDIS_URL,
+        "VERIFIER_BROKER_PREFIX": broker_prefix,
+        "PYTHONUNBUFFERED": "1",
+    })
+    location = getattr(default_storage, "location", None)
+    if location:
+        env["TICKETHUB_MEDIA_ROOT"] = str(location)
+        env["TICKETHUB_STORAGE"] = "fs"
+    env.update(overrides)
+    return env
+
+
 class WorkerProcess:
     """One ``celery -A verifier worker -Q verify --concurrency 1 -P prefork`` in its own process group."""
 
