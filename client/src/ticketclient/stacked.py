@@ -176,12 +176,7 @@ def train_stacked(
         losses = F.cross_entropy(logits.flatten(0, 1), y_train[idx].flatten(), reduction="none").view(k, b)
         optimizer.zero_grad(set_to_none=True)
         losses.mean(dim=1).sum().backward()
-        with torch.no_grad():
-            if masked_params:
-                torch._foreach_mul_([p.grad for p in masked_params], mask_values)
-            optimizer.step()
-            if masked_params:
-                torch._foreach_mul_(masked_params, mask_values)
+        training.masked_step(optimizer, masked_params, mask_values)
     evaluate(recipe.iterations)
 
     wall = time.perf_counter() - started

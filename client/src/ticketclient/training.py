@@ -172,12 +172,7 @@ def train(
 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            with torch.no_grad():
-                if masked_params:
-                    torch._foreach_mul_([p.grad for p in masked_params], mask_values)
-                optimizer.step()
-                if masked_params:
-                    torch._foreach_mul_(masked_params, mask_values)
+            masked_step(optimizer, masked_params, mask_values)
             bar.update(1)
 
         if snapshot_iteration is not None and snapshot_iteration == iterations:
@@ -192,6 +187,18 @@ def train(
 
 
 # --- the pieces the loop (and the stacked engine) uses ------------------------------------------------------
+
+
+@torch.no_grad()
+def masked_step(optimizer: torch.optim.Optimizer, masked_params: list[torch.Tensor],
+                mask_values: list[torch.Tensor]) -> None:
+    """One optimizer step that keeps pruned weights exactly zero: their gradients are zeroed before the
+    step and the mask is multiplied into the weights after it (shared by every training schedule)."""
+    if masked_params:
+        torch._foreach_mul_([p.grad for p in masked_params], mask_values)
+    optimizer.step()
+    if masked_params:
+        torch._foreach_mul_(masked_params, mask_values)
 
 
 def default_device() -> torch.device:
