@@ -6,6 +6,7 @@ Tensors are built with numpy only (this layer never needs torch).
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -316,3 +317,81 @@ def test_null_means_absent_for_optional_fields_but_not_for_required_ones():
     with pytest.raises(BundleError) as e:
         tformat.TicketConfig.from_json(d)
     assert (e.value.code, e.value.field) == ("wrong_type", "recipe.lr")
+
+
+# --- hostile config text (issue 12): every refusal is a BundleError, never another exception -------------
+
+
+def test_integer_literal_beyond_the_digit_limit_is_a_bundle_error():
+    text = json.dumps(config_dict()).replace('"rounds": 3', '"rounds": ' + "9" * 5000)
+    with pytest.raises(BundleError) as e:
+        tformat.TicketConfig.from_json(text.encode())
+    assert e.value.code == "config_not_json" and "integer" in e.value.message
+
+
+def test_duplicate_json_keys_are_refused():
+    text = json.dumps(config_dict())[:-1] + ', "task": "cifar10"}'
+    with pytest.raises(BundleError) as e:
+        tformat.TicketConfig.from_json(text.encode())
+    assert e.value.code == "duplicate_key" and e.value.field == "task"
+    nested = json.dumps(config_dict()).replace('"lr":', '"lr": 0.5, "lr":')
+    with pytest.raises(BundleError) as e:
+        tformat.TicketConfig.from_json(nested)
+    assert e.value.code == "duplicate_key" and e.value.field == "recipe.lr"
+
+
+@pytest.mark.parametrize("where", ["name", "description", "provenance.notes", "provenance.library",
+                                   "provenance.rates key", "provenance.method"])
+@pytest.mark.parametrize("bad", ["\x00", "\ud800", "\x1b[31m", "\x7f", "\udfff"])
+def test_control_characters_and_lone_surrogates_are_refused_in_every_string(where, bad):
+    cfg = config_dict(name="lenet-ok", description="fine")
+    if where == "provenance.rates key":
+        cfg["provenance"]["rates"] = {f"fc{bad}": 0.2}
+    elif where.startswith("provenance."):
+        cfg["provenance"][where.split(".")[1]] = f"x{bad}y"
+    else:
+        cfg[where] = f"x{bad}y"
+    text = json.dumps(cfg)  # ensure_ascii: the surrogate travels as a \ud800 escape
+    with pytest.raises(BundleError) as e:
+        tformat.TicketConfig.from_json(text.encode())
+    assert e.value.code == "bad_character", e.value
+    assert "character" in e.value.message
+
+
+def test_newlines_and_tabs_are_fine_in_free_text():
+    cfg = config_dict(description="line one\nline two\ttabbed")
+    cfg["provenance"]["notes"] = "a\r\nb"
+    parsed = tformat.TicketConfig.from_json(json.dumps(cfg))
+    assert parsed.description == "line one\nline two\ttabbed"
+
+
+@pytest.mark.parametrize("name", ["lenet\n", "../../etc/passwd", "a/b", "x\\y", "Lenet", " lenet", "lenet\t",
+                                  "..", "a..b", "a--b", "é-lenet", "-ab"])
+def test_the_config_name_suggestion_must_be_a_canonical_ticket_name(name):
+    with pytest.raises(BundleError) as e:
+        tformat.TicketConfig.from_json(json.dumps(config_dict(name=name)))
+    assert e.value.field == "name" and e.value.code in ("bad_value", "bad_character")
+
+
+def test_deep_nesting_is_a_bundle_error():
+    cfg = json.dumps(config_dict())[:-1] + ', "description": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    with pytest.raises(BundleError):
+        tformat.TicketConfig.from_json(cfg)
+
+
+def test_duplicate_tensor_keys_in_a_safetensors_header_are_refused():
+    good = tformat.save_safetensors({"a": np.zeros(2, np.float32), "b": np.zeros(2, np.float32)}, {})
+    (n,) = struct.unpack("<Q", good[:8])
+    header = good[8:8 + n].decode()
+    dup = header.replace('"b":', '"a":')
+    data = struct.pack("<Q", len(dup)) + dup.encode() + good[8 + n:]
+    with pytest.raises(BundleError) as e:
+        tformat.read_header(data, "init")
+    assert e.value.code == "duplicate_key"
+
+
+def test_a_huge_integer_in_a_safetensors_header_is_a_bundle_error():
+    header = '{"a": {"dtype": "F32", "shape": [' + "9" * 5000 + '], "data_offsets": [0, 8]}}'
+    data = struct.pack("<Q", len(header)) + header.encode() + b"\0" * 8
+    with pytest.raises(BundleError):
+        tformat.read_header(data, "init")

@@ -463,3 +463,37 @@ def test_command_line_reports_valid_and_invalid_folders(tmp_path, capsys):
         "valid": False, "code": "pickle_file", "field": "init.safetensors",
         "message": "this is a Python pickle; tickets are safetensors only (pickles can run code when loaded, so "
                    "they are refused)"}
+
+
+def _mask_bytes_set_to(files: Files, value: int) -> bytes:
+    """The mask file with the first byte of the first mask tensor set to ``value`` (a BOOL byte)."""
+    data = bytearray(files["mask"])
+    header = tformat.read_header(bytes(data), "mask")
+    _, _, (begin, _) = header.tensors[W]
+    data[header.data_start + begin] = value
+    return bytes(data)
+
+
+@pytest.mark.parametrize("value", [2, 7, 128, 255])
+def test_mask_bytes_other_than_0_and_1_are_refused(value):
+    files = valid()
+    raises({**files, "mask": _mask_bytes_set_to(files, value)}, "mask_not_boolean", f"mask.safetensors:{W}")
+
+
+def test_mask_bytes_0_and_1_pass():
+    files = valid()
+    validation.validate_bundle(**{**files, "mask": _mask_bytes_set_to(files, 1)}, limits=validation.Limits())
+
+
+def test_a_10gb_declared_tensor_is_refused_without_allocating():
+    import tracemalloc
+
+    files = valid()
+    header = {W: {"dtype": "F32", "shape": [50_000, 50_000], "data_offsets": [0, 10_000_000_000]}}
+    tracemalloc.start()
+    try:
+        raises({**files, "init": raw_safetensors(header, b"\0" * 64)}, "truncated", "init.safetensors")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 1024 * 1024

@@ -122,6 +122,101 @@ def _accuracy(d: Mapping[str, Any], key: str, where: str, default: Any = ...) ->
     return value
 
 
+# --- strict JSON: duplicate keys, huge integers, control characters -----------------------------------------
+
+#: Longest integer literal accepted in config.json or a safetensors header (2**64 has 20 digits).
+MAX_INT_DIGITS = 40
+#: Control characters (C0 except tab, newline and carriage return; DEL; C1) and lone UTF-16 surrogates:
+#: refused in every string of a config (and header), whatever database stores it later.
+BAD_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+#: A ticket name (the registry's rule too): lower-case letters and digits with ``.``, ``_``, ``-`` inside.
+TICKET_NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?")
+TICKET_NAME_LENGTH = (3, 96)
+
+
+class _Pairs(dict):
+    """A parsed JSON object that remembers the first key given twice (the last would win silently)."""
+
+    duplicate: str | None = None
+
+
+def _object_pairs(pairs: list[tuple[str, Any]]) -> _Pairs:
+    out = _Pairs()
+    for key, value in pairs:
+        if key in out and out.duplicate is None:
+            out.duplicate = key
+        out[key] = value
+    return out
+
+
+def _parse_int_literal(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise BundleError("config_not_json", None, f"an integer literal has {len(text.lstrip('-')):,} digits; "
+                                                   f"at most {MAX_INT_DIGITS} are accepted")
+    return int(text)
+
+
+def strict_json_loads(text: str, label: str) -> Any:
+    """``json.loads`` that refuses NaN/Infinity, integer literals over :data:`MAX_INT_DIGITS` digits, and
+    nesting too deep for the parser; objects given a key twice are marked for :func:`check_json_tree`.
+    Every refusal is a :class:`BundleError` with code ``config_not_json`` and field ``label``."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int_literal,
+                          object_pairs_hook=_object_pairs)
+    except BundleError as e:
+        raise BundleError(e.code, label, f"{label} is not acceptable JSON: {e.message}") from None
+    except (json.JSONDecodeError, RecursionError, ValueError) as e:
+        raise BundleError("config_not_json", label, f"{label} is not valid JSON: {e}") from e
+
+
+def bad_character(text: str) -> str | None:
+    """A description of the first control character or lone surrogate in ``text`` (None if clean)."""
+    m = BAD_CHARACTERS.search(text)
+    if m is None:
+        return None
+    return f"U+{ord(m.group()):04X} at position {m.start()}"
+
+
+def check_json_tree(value: Any, where: str = "") -> None:
+    """Refuse duplicate keys (marked by :func:`strict_json_loads`) and control characters or lone surrogates
+    in any key or string of a parsed JSON value, naming the field. Iterative: any depth is safe."""
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            bad = bad_character(item)
+            if bad:
+                raise BundleError("bad_character", path or None,
+                                  f"contains the control character or lone surrogate {bad}; text fields may hold "
+                                  f"printable characters, tabs and newlines only")
+        elif isinstance(item, Mapping):
+            duplicate = getattr(item, "duplicate", None)
+            if duplicate is not None:
+                raise BundleError("duplicate_key", _path(path, str(duplicate)),
+                                  f"the key {duplicate!r:.60} is given twice (JSON objects need unique keys)")
+            for key, sub in item.items():
+                key_path = _path(path, str(key))
+                bad = bad_character(str(key))
+                if bad:
+                    raise BundleError("bad_character", path or None,
+                                      f"a key contains the control character or lone surrogate {bad}")
+                stack.append((sub, key_path))
+        elif isinstance(item, list | tuple):
+            stack.extend((sub, f"{path}[{j}]") for j, sub in enumerate(item))
+
+
+def check_ticket_name(name: str, field_: str = "name") -> str:
+    """``name`` if it is a canonical ticket name (see :data:`TICKET_NAME`), else a BundleError."""
+    lo, hi = TICKET_NAME_LENGTH
+    if bad_character(name):
+        raise BundleError("bad_character", field_, f"the name contains a control character ({bad_character(name)})")
+    if not (lo <= len(name) <= hi and TICKET_NAME.fullmatch(name)) or "--" in name or ".." in name:
+        raise BundleError("bad_value", field_,
+                          f"{name!r:.120} is not a ticket name: {lo} to {hi} lower-case letters, digits and "
+                          f"'.', '_', '-' inside (no '--' or '..'), starting and ending with a letter or digit")
+    return name
+
+
 # --- config dataclasses -----------------------------------------------------------------------------------
 
 
@@ -291,6 +386,7 @@ class TicketConfig:
     @classmethod
     def from_dict(cls, d: Any) -> TicketConfig:
         d = _object(d, "config.json")
+        check_json_tree(d)
         _known_keys(d, cls, "")
         fmt = d.get("format")
         if fmt is None:
@@ -312,6 +408,8 @@ class TicketConfig:
                 raise BundleError("missing_field", key, f"'{key}' is required")
         provenance = d.get("provenance")
         name = _str(d, "name", "", None, max_len=96)
+        if name is not None:
+            check_ticket_name(name)
         return cls(
             task=task, architecture=architecture, recipe=Recipe.from_dict(d["recipe"]),
             claims=Claims.from_dict(d["claims"]),
@@ -331,11 +429,7 @@ class TicketConfig:
                 raise BundleError("config_not_json", "config.json", f"config.json is not UTF-8 text ({e})") from e
         if not isinstance(data, str):
             raise BundleError("config_not_json", "config.json", f"expected JSON text, got {type(data).__name__}")
-        try:
-            parsed = json.loads(data, parse_constant=_reject_constant)
-        except (json.JSONDecodeError, RecursionError) as e:
-            raise BundleError("config_not_json", "config.json", f"config.json is not valid JSON: {e}") from e
-        return cls.from_dict(parsed)
+        return cls.from_dict(strict_json_loads(data, "config.json"))
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"format": self.format, "task": self.task}
@@ -438,12 +532,16 @@ def read_header(data: bytes, label: str = "file", *, max_header_bytes: int = DEF
         raise BundleError("truncated", field_, f"the header claims {n:,} bytes but the file has only "
                                                f"{len(data) - 8:,} after the length: the file is truncated")
     try:
-        header = json.loads(bytes(data[8:8 + n]).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        header = strict_json_loads(bytes(data[8:8 + n]).decode("utf-8"), field_)
+    except UnicodeDecodeError as e:
+        raise BundleError("not_safetensors", field_, "the header is not UTF-8 JSON, so this is not a safetensors "
+                                                     "file") from e
+    except BundleError as e:
         raise BundleError("not_safetensors", field_, f"the header is not JSON, so this is not a safetensors "
-                                                     f"file ({type(e).__name__})") from e
+                                                     f"file ({e.message})") from e
     if not isinstance(header, dict):
         raise BundleError("header_invalid", field_, "the safetensors header is not a JSON object")
+    check_json_tree(header, field_ + ":")
     metadata = header.pop("__metadata__", None) or {}
     if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                  for k, v in metadata.items()):
@@ -640,5 +738,6 @@ def _canonical_architecture_json(config: TicketConfig) -> str:
 __all__ = [
     "FORMAT", "BUNDLE_FILES", "CONFIG_FILE", "INIT_FILE", "MASK_FILE", "Recipe", "Claims", "Provenance",
     "TicketConfig", "TicketBundle", "SafetensorsHeader", "measure_density", "read_header", "load_safetensors",
-    "save_safetensors", "sniff",
+    "save_safetensors", "sniff", "strict_json_loads", "check_json_tree", "check_ticket_name", "bad_character",
+    "TICKET_NAME",
 ]

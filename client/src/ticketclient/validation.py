@@ -39,8 +39,9 @@ FLOAT_DTYPES = ("F32", "F16")
 MASK_DTYPE = "BOOL"
 #: relative tolerance of the mask's ``density`` metadata (machine-written) against the measured density
 DENSITY_TOLERANCE = 1e-4
-#: relative tolerance of ``claims.density`` (a person may round it to three significant digits)
-CLAIMED_DENSITY_TOLERANCE = 5e-3
+#: ``claims.density`` may be the measured density rounded to this many significant digits (the one density
+#: rule: checked here, at upload, and never after training)
+CLAIMED_DENSITY_DIGITS = 3
 MAX_TENSOR_NAME = 300
 
 
@@ -150,6 +151,7 @@ def validate_bundle(*, config: bytes, init: bytes, mask: bytes, limits: Limits |
         _check_metadata_kind(header.metadata, kind)  # first: swapped files deserve their own message
     _check_init_header(init_header, arch, limits)
     _check_mask_header(mask_header, arch, limits)
+    _check_mask_bytes(mask, mask_header)
     init_tensors, _ = tformat.load_safetensors(init, "init", max_header_bytes=limits.max_header_bytes)
     mask_tensors, _ = tformat.load_safetensors(mask, "mask", max_header_bytes=limits.max_header_bytes)
     _check_values(init_tensors, arch)
@@ -160,6 +162,10 @@ def validate_bundle(*, config: bytes, init: bytes, mask: bytes, limits: Limits |
             raise BundleError("empty_layer", f"mask.safetensors:{name}",
                               f"every weight of {name} is pruned; a ticket must keep at least one weight per layer")
     kept = sum(int(np.count_nonzero(m)) for m in mask_tensors.values())
+    if density >= 1.0:
+        raise BundleError("not_a_ticket", "mask.safetensors",
+                          "the mask keeps every prunable weight (density 1): that is the dense network, not a "
+                          "ticket; prune it first (ticket find)")
     _check_metadata(init_header.metadata, "init", cfg, arch, density)
     _check_metadata(mask_header.metadata, "mask", cfg, arch, density)
     _check_claims(cfg, density)
@@ -278,6 +284,18 @@ def _check_mask_header(header: tformat.SafetensorsHeader, arch: spec.ArchSpec, l
     _check_names(header, expected, "mask", limits)
 
 
+def _check_mask_bytes(data: bytes, header: tformat.SafetensorsHeader) -> None:
+    """Every BOOL byte is 0 or 1 (numpy would read 2..255 as True, yet the bytes and sha256 would differ)."""
+    raw = np.frombuffer(memoryview(data)[header.data_start:], dtype=np.uint8)
+    for name, (_, _, (begin, end)) in header.tensors.items():
+        chunk = raw[begin:end]
+        if chunk.size and int(chunk.max()) > 1:
+            bad = int(np.count_nonzero(chunk > 1))
+            raise BundleError("mask_not_boolean", f"mask.safetensors:{name}",
+                              f"the mask of {name} has {bad:,} byte(s) other than 0 and 1; BOOL bytes must be "
+                              f"0 (pruned) or 1 (kept)")
+
+
 def _check_values(init: Mapping[str, np.ndarray], arch: spec.ArchSpec) -> None:
     for name in arch.tensors:
         array = init[name]
@@ -350,10 +368,19 @@ def _check_claims(cfg: tformat.TicketConfig, density: float) -> None:
         raise BundleError("out_of_range", "claims.early_stop_iteration",
                           f"early stop at iteration {claims.early_stop_iteration:,} is after the end of training "
                           f"({recipe.iterations:,} iterations)")
-    if claims.density is not None and not math.isclose(claims.density, density, rel_tol=CLAIMED_DENSITY_TOLERANCE):
+    if claims.density is not None and not density_claim_matches(claims.density, density):
         raise BundleError("claim_mismatch", "claims.density",
                           f"the config claims density {claims.density:.6g}, the mask has {density:.6g} "
-                          f"(density is measured from the mask; leave the claim out or correct it)")
+                          f"(density is measured from the mask: claim it rounded to {CLAIMED_DENSITY_DIGITS} "
+                          f"significant digits, {density:.{CLAIMED_DENSITY_DIGITS}g}, or leave the claim out)")
+
+
+def density_claim_matches(claimed: float, measured: float, digits: int = CLAIMED_DENSITY_DIGITS) -> bool:
+    """True iff ``claimed`` is ``measured`` to ``digits`` significant digits (within half a unit of the last)."""
+    if not (math.isfinite(claimed) and measured > 0):
+        return False
+    half_unit = 0.5 * 10 ** (math.floor(math.log10(measured)) - (digits - 1))
+    return abs(claimed - measured) <= half_unit * (1 + 1e-9)
 
 
 def main(argv: list[str] | None = None) -> int:
