@@ -6,19 +6,34 @@ Python and kernel-launch overhead; stacked, every layer runs once for all runs (
 the stacked parameters, which becomes batched matrix multiplies), so the machine is used fully.
 
 The semantics are exactly those of :func:`ticketclient.training.train` (docs/ticket-format.md, "Recipe
-semantics"), run by run: the same data order per seed, the same learning-rate schedule, the same optimizer
-(its update is element-wise, so one optimizer over stacked parameters is K independent optimizers), the
-mask re-applied after every step, the same evaluations and early-stop rule. The loss is the sum over runs
-of each run's mean loss, so each run's gradient is its own. Results match sequential training up to
-floating-point summation order.
+semantics"), run by run, for every field of ``format.Recipe``:
 
-Supported: architectures without batch normalisation or dropout (their running statistics and random
-masks are per-run state that ``vmap`` does not carry); :func:`supports` says, and callers fall back to
-:func:`ticketclient.training.train` otherwise.
+* ``batch_size``, ``iterations``: the same data order per seed (:func:`training.batch_order`);
+* ``lr``, ``warmup_iterations``, ``lr_schedule``, ``milestones``, ``gamma``: the same learning rate at
+  every iteration (:func:`training.learning_rate`, one value shared by all runs of one recipe);
+* ``optimizer``, ``momentum``, ``betas``, ``weight_decay``: the same optimizer over the kept weights
+  (:class:`training.MaskedOptimizer`; SGD and Adam are element-wise, so one optimizer over stacked
+  parameters is K independent optimizers);
+* ``augment``: ``flip-crop`` draws each run's flips and crops from that run's own generator
+  (:func:`training._augmenter` with the run's seed), applied to that run's batch, as ``train`` does;
+* ``eval_every``: the same evaluations (iteration 0, every ``eval_every``, the end) and early-stop rule;
+* ``rewind_iteration``: read only by IMP (``pruning.find_ticket``); a ticket's init already is the rewind
+  point, and both engines train all ``iterations`` from it.
+
+The loss is the sum over runs of each run's mean loss, so each run's gradient is its own. Results match
+sequential training up to floating-point summation order (tests/verifier/test_stacked_engine.py checks
+every field, on an MLP and a small conv net).
+
+Declined (:func:`supports` is False; callers fall back to :func:`ticketclient.training.train`):
+architectures with batch normalisation, dropout or residual blocks (running statistics and dropout's draws
+from the global generator are per-run state that ``vmap`` does not carry), and any recipe value this module
+does not know (an optimizer, schedule or augmentation added to the format later is declined until it is
+implemented here and tested).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,9 +60,40 @@ class StackedRun:
     seed: int
 
 
-def supports(arch: Any) -> bool:
-    """True when every layer of ``arch`` can be trained stacked (no batch norm, no dropout)."""
-    return not any(layer.get("type") in UNSUPPORTED_LAYERS for layer in arch.layers)
+#: Recipe values the stacked engine reproduces exactly (anything else: :func:`supports` is False).
+SUPPORTED_OPTIMIZERS = {"sgd", "adam"}
+SUPPORTED_SCHEDULES = {"constant", "step", "cosine"}
+SUPPORTED_AUGMENTS = {"none", "flip-crop"}
+#: The Recipe fields this module reads (tests check the list equals ``format.Recipe``'s fields).
+RECIPE_FIELDS = ("optimizer", "lr", "momentum", "betas", "weight_decay", "batch_size", "iterations",
+                 "warmup_iterations", "lr_schedule", "milestones", "gamma", "rewind_iteration", "eval_every",
+                 "augment")
+
+
+def unsupported_reason(arch: Any, recipe: Any = None) -> str | None:
+    """Why ``arch`` trained with ``recipe`` cannot be stacked exactly, or None when it can."""
+    layers = sorted(_layer_types(arch) & UNSUPPORTED_LAYERS)
+    if layers:
+        return f"layers {layers} are not supported by stacked training"
+    if recipe is None:
+        return None
+    if dataclasses.is_dataclass(recipe):
+        unknown = sorted({f.name for f in dataclasses.fields(recipe)} - set(RECIPE_FIELDS))
+        if unknown:
+            return f"recipe fields {unknown} are not implemented by stacked training"
+    checks = (("optimizer", str(getattr(recipe, "optimizer", "adam")).lower(), SUPPORTED_OPTIMIZERS),
+              ("lr_schedule", str(getattr(recipe, "lr_schedule", "constant") or "constant"), SUPPORTED_SCHEDULES),
+              ("augment", str(getattr(recipe, "augment", "none") or "none").lower().replace("_", "-"),
+               SUPPORTED_AUGMENTS))
+    for name, value, allowed in checks:
+        if value not in allowed:
+            return f"recipe {name} {value!r} is not supported by stacked training"
+    return None
+
+
+def supports(arch: Any, recipe: Any = None) -> bool:
+    """True when ``arch`` trained with ``recipe`` (when given) is reproduced exactly by stacked training."""
+    return unsupported_reason(arch, recipe) is None
 
 
 def is_mlp(arch: Any) -> bool:
@@ -97,11 +143,9 @@ def train_stacked(
     """
     if not runs:
         return []
-    if not supports(arch):
-        raise ValueError(
-            f"stacked training does not support layers {sorted(_layer_types(arch) & UNSUPPORTED_LAYERS)}; "
-            "use ticketclient.training.train"
-        )
+    reason = unsupported_reason(arch, recipe)
+    if reason is not None:
+        raise ValueError(f"{reason}; use ticketclient.training.train")
     dev = torch.device(device) if device is not None else training.default_device()
     started = time.perf_counter()
     k = len(runs)
@@ -144,7 +188,9 @@ def train_stacked(
         "val": (_tensor(data.x_val, dev), _tensor(data.y_val, dev, torch.long)),
         "test": (_tensor(data.x_test, dev), _tensor(data.y_test, dev, torch.long)),
     }
-    optimizer = training.make_optimizer(list(params.values()), recipe)
+    optimizer = training.MaskedOptimizer(list(params.values()), masked_params, mask_values, recipe)
+    augmenters = [training._augmenter(getattr(recipe, "augment", "none"), r.seed) for r in runs]
+    augment = None if all(a is None for a in augmenters) else augmenters
     orders = torch.stack(
         [training.batch_order(len(y_train), recipe.batch_size, recipe.iterations, r.seed) for r in runs]
     ).to(dev)
@@ -172,11 +218,14 @@ def train_stacked(
         for group in optimizer.param_groups:
             group["lr"] = lr
         idx = orders[:, it * b:(it + 1) * b]
-        logits = forward(params, buffers, x_train[idx])
+        xb = x_train[idx]
+        if augment is not None:  # each run's own draws, on its own batch, as training.train does
+            xb = torch.stack([aug(xb[i]) for i, aug in enumerate(augment)])
+        logits = forward(params, buffers, xb)
         losses = F.cross_entropy(logits.flatten(0, 1), y_train[idx].flatten(), reduction="none").view(k, b)
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()
         losses.mean(dim=1).sum().backward()
-        training.masked_step(optimizer, masked_params, mask_values)
+        optimizer.step()
     evaluate(recipe.iterations)
 
     wall = time.perf_counter() - started

@@ -12,8 +12,12 @@ with this same function, and :mod:`ticketclient.stacked` reuses its helpers):
   (1), ``step`` (``gamma ** #milestones <= t``) or ``cosine`` (``(1 + cos(pi * u)) / 2`` with
   ``u = (t - W) / (T - W)`` after the ``W`` warmup iterations, reaching 0 at ``T = iterations``).
 * **Optimizer** (:func:`make_optimizer`): ``sgd`` (momentum, weight decay) or ``adam`` (betas, weight decay).
-* **Mask.** Gradients of pruned weights are zeroed before each step and the mask is multiplied into the
-  weights after each step, so pruned weights are exactly zero at every iteration.
+* **Mask.** The mask is multiplied into the weights before the first step, gradients of pruned weights
+  are zeroed at every step, and the optimizer holds only the surviving weights (:class:`MaskedOptimizer`:
+  its state is one entry per kept weight), so pruned weights are never written and stay exactly zero at
+  every iteration. The update of a kept weight is the optimizer's update, element by element, exactly as if
+  the optimizer ran over the whole tensor with the pruned gradients zeroed (that is the same arithmetic:
+  SGD and Adam are element-wise); it only skips the ~97% of the state that would stay zero at 3% density.
 * **Evaluation** at iteration 0 and every ``eval_every`` iterations (before that iteration's step), and
   after the last step, on the validation and test splits (model in eval mode): mean cross-entropy and
   accuracy. The early-stop iteration is the evaluated iteration with the lowest validation loss (the
@@ -34,7 +38,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -133,10 +137,10 @@ def train(
     }
     order = batch_order(len(y_train), batch, iterations, seed).to(dev)
     augment = _augmenter(getattr(recipe, "augment", "none"), seed)
-    optimizer = make_optimizer(list(params.values()), recipe)
     if masked_params:
         with torch.no_grad():
             torch._foreach_mul_(masked_params, mask_values)
+    optimizer = MaskedOptimizer(list(params.values()), masked_params, mask_values, recipe)
 
     curve: list[dict[str, Any]] = []
     snapshot: dict[str, np.ndarray] | None = None
@@ -170,9 +174,9 @@ def train(
                 xb = augment(xb)
             loss = F.cross_entropy(model(xb), yb)
 
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()
-            masked_step(optimizer, masked_params, mask_values)
+            optimizer.step()
             bar.update(1)
 
         if snapshot_iteration is not None and snapshot_iteration == iterations:
@@ -189,16 +193,72 @@ def train(
 # --- the pieces the loop (and the stacked engine) uses ------------------------------------------------------
 
 
-@torch.no_grad()
-def masked_step(optimizer: torch.optim.Optimizer, masked_params: list[torch.Tensor],
-                mask_values: list[torch.Tensor]) -> None:
-    """One optimizer step that keeps pruned weights exactly zero: their gradients are zeroed before the
-    step and the mask is multiplied into the weights after it (shared by every training schedule)."""
-    if masked_params:
-        torch._foreach_mul_([p.grad for p in masked_params], mask_values)
-    optimizer.step()
-    if masked_params:
-        torch._foreach_mul_(masked_params, mask_values)
+class MaskedOptimizer:
+    """The recipe's optimizer (:func:`make_optimizer`) over the *surviving* weights of the masked parameters.
+
+    Every masked parameter ``p`` (mask ``m``, same shape, 1 = kept) is represented in the optimizer by a
+    compact copy of its kept entries, ``p.flatten()[flat indices of m]``; unmasked parameters (biases,
+    batch norm) are given to the optimizer as they are. :meth:`step` zeroes the pruned entries of ``p.grad``,
+    gathers the kept ones into the compact copy's gradient, runs the optimizer, and writes the compact values
+    back into ``p`` at the kept positions. Pruned entries are never written, so they stay exactly zero (the
+    caller multiplies the mask into the weights once, before the first step), and the optimizer's state
+    (Adam's ``exp_avg``/``exp_avg_sq``, SGD's momentum) exists only for kept weights: the same element-wise
+    arithmetic as a whole-tensor step with zeroed pruned gradients, without the state that stays zero
+    (``sqrt`` of exact zeros is slow on some CPUs; measured in bench/RESULTS.md). The training loop and the
+    stacked engine (parameters ``[K, ...]``, masks ``[K, ...]``) both use it.
+    """
+
+    def __init__(self, params: Sequence[torch.Tensor], masked_params: Sequence[torch.Tensor],
+                 mask_values: Sequence[torch.Tensor], recipe: Any) -> None:
+        self.params = list(params)
+        # An all-ones mask (the dense parent) keeps everything: that parameter is optimized as it is.
+        kept = [(p, m) for p, m in zip(masked_params, mask_values, strict=True) if not bool(m.all())]
+        masked_ids = {id(p) for p, _ in kept}
+        self._masked = [p for p, _ in kept]
+        self._masks = [m for _, m in kept]
+        with torch.no_grad():
+            self._indices = [torch.nonzero(m.reshape(-1)).squeeze(1) for m in self._masks]
+            self._compact = [p.detach().reshape(-1).index_select(0, idx)
+                             for p, idx in zip(self._masked, self._indices, strict=True)]
+        dense = [p for p in self.params if id(p) not in masked_ids]
+        self.optimizer = make_optimizer(self._compact + dense, recipe)
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return self.optimizer.param_groups
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One optimizer step of the kept weights; pruned gradients zeroed, pruned weights untouched."""
+        with_grad = [i for i, p in enumerate(self._masked) if p.grad is not None]
+        if with_grad:
+            torch._foreach_mul_([self._masked[i].grad for i in with_grad], [self._masks[i] for i in with_grad])
+        for p, idx, compact in zip(self._masked, self._indices, self._compact, strict=True):
+            compact.grad = None if p.grad is None else p.grad.reshape(-1).index_select(0, idx)
+        self.optimizer.step()
+        for p, idx, compact in zip(self._masked, self._indices, self._compact, strict=True):
+            p.detach().view(-1).index_copy_(0, idx, compact)
+
+
+def warm_up() -> None:
+    """Pay torch's one-time start-up costs now (call it once when a worker process starts).
+
+    The first ``torch.optim.Adam(...)`` of a process imports most of ``torch._dynamo`` (measured 1.7-3.8 s);
+    a worker that trains in fresh pool processes would otherwise pay it in every first job. This builds and
+    steps each optimizer of :func:`make_optimizer` once on a 4-element tensor.
+    """
+    from types import SimpleNamespace
+
+    for name in ("adam", "sgd"):
+        p = torch.zeros(4, requires_grad=True)
+        mask = torch.tensor([1.0, 0.0, 1.0, 1.0])
+        opt = MaskedOptimizer([p], [p], [mask], SimpleNamespace(optimizer=name, lr=1e-3, momentum=0.9))
+        p.grad = torch.ones(4)
+        opt.step()
 
 
 def default_device() -> torch.device:
