@@ -77,7 +77,7 @@ class Engine:
         self.bundle = validated.bundle
         self.data = data.load(task)
         want = settings.stacked if stacked is None else stacked
-        self.stacked = bool(want and stacked_mod.supports(self.arch))
+        self.stacked = bool(want and stacked_mod.supports(self.arch, self.recipe))
         self.settings = settings
         self.name = "stacked" if self.stacked else "sequential"
 
