@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from verifier.budget import TimeLimits, estimate_macs, time_limits
 from verifier.config import get_settings
-from verifier.policy import TRAINED_CONTROLS
+from verifier.policy import TRAINED_ROLES
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def limits_for(revision: Any, task: str | None = None) -> TimeLimits:
         iterations=int(recipe.get("iterations") or budget.get("iterations") or 0),
         batch_size=int(recipe.get("batch_size") or 1),
         eval_every=int(recipe.get("eval_every") or 1000),
-        trained_runs=settings.seeds * (1 + len(TRAINED_CONTROLS)),
+        trained_runs=settings.seeds * len(TRAINED_ROLES),
         eval_examples=_eval_examples(task or own_task(revision)),
     )
     return time_limits(macs, settings)
@@ -134,6 +134,7 @@ def reset_verification(verification: Any) -> Any:
         limits = limits_for(v.revision, v.task)
         for name, value in {
             "status": Verification.Status.QUEUED, "decision": {}, "reason": "", "error_code": "", "winning": None,
+            "matching": None, "beats_controls": None, "outcome": "", "seeds": {}, "error_detail": "",
             "runs_done": 0, "runs_total": 0, "current_run": "", "current_iteration": None,
             "current_accuracy": None, "heartbeat_at": None, "attempts": 0, "worker": "", "started_at": None,
             "finished_at": None, "deadline_at": None, "policy": {}, "soft_time_limit_s": limits.soft_s,

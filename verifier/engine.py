@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from verifier.config import VerifierSettings
-from verifier.policy import RANDOM_MASK, REINIT, SUPERMASK, TICKET, control_seed
+from verifier.policy import DENSE, RANDOM_MASK, REINIT, SUPERMASK, TICKET
 
 log = logging.getLogger(__name__)
 
@@ -81,20 +81,27 @@ class Engine:
         self.settings = settings
         self.name = "stacked" if self.stacked else "sequential"
 
-    def initial_state(self, role: str, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(init, mask) of a run: the ticket's own, or a control's."""
-        return self.initial_state_of(self.bundle, role, seed)
+    def initial_state(self, run: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(init, mask) of a planned run: the ticket's own, the dense parent's, or a control's."""
+        return self.initial_state_of(self.bundle, run.role, run.control_seed)
 
     @staticmethod
-    def initial_state_of(bundle: Any, role: str, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    def initial_state_of(bundle: Any, role: str, control_seed: int | None = None,
+                         ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(init, mask) of ``role`` for ``bundle`` (ticketclient.policy.ROLE_DESCRIPTIONS says how)."""
+        import numpy as np
         from ticketclient import pruning
 
         if role == TICKET:
             return bundle.init, bundle.mask
+        if role == DENSE:
+            return bundle.init, {name: np.ones_like(m, dtype=bool) for name, m in bundle.mask.items()}
+        if control_seed is None:
+            raise ValueError(f"the {role} control needs its control seed")
         if role == REINIT:
-            control = pruning.reinit_control(bundle, control_seed(role, seed))
+            control = pruning.reinit_control(bundle, control_seed)
         elif role == RANDOM_MASK:
-            control = pruning.random_mask_control(bundle, control_seed(role, seed))
+            control = pruning.random_mask_control(bundle, control_seed)
         else:
             raise ValueError(f"no initial state for role {role!r}")
         return control.init, control.mask
@@ -193,7 +200,7 @@ class Engine:
         from ticketclient import models, training
 
         for i, run in enumerate(runs):
-            init, mask = self.initial_state(run.role, run.seed)
+            init, mask = self.initial_state(run)
             model = models.build_model(self.arch)
             models.load_tensors(model, init)
             label = f"{run.label} (run {i + 1} of {len(runs)} in lane {lane[0] + 1} of {lane[1]})"
@@ -202,7 +209,7 @@ class Engine:
                 on_progress(label, int(point["iteration"]), int(self.recipe.iterations),
                             point.get("test_accuracy"))
 
-            result = training.train(model, mask, self.data, self.recipe, seed=run.seed, device=self.device,
+            result = training.train(model, mask, self.data, self.recipe, seed=run.data_seed, device=self.device,
                                     progress=False, on_eval=on_eval)
             yield run, result, self.density_of(mask)
 
@@ -210,7 +217,7 @@ class Engine:
                        lane: tuple[int, int] = (0, 1)) -> Iterator[tuple[Any, Any, float]]:
         from ticketclient import stacked
 
-        states = [self.initial_state(r.role, r.seed) for r in runs]
+        states = [self.initial_state(r) for r in runs]
         label = (f"{len(runs)} runs trained together in lane {lane[0] + 1} of {lane[1]}: "
                  + ", ".join(r.label for r in runs))
         ticket_index = next((i for i, r in enumerate(runs) if r.role == TICKET), 0)
@@ -221,7 +228,7 @@ class Engine:
                             point.get("test_accuracy"))
 
         results = stacked.train_stacked(
-            self.arch, [stacked.StackedRun(init=i, mask=m, seed=r.seed) for r, (i, m) in zip(runs, states, strict=True)],
+            self.arch, [stacked.StackedRun(init=i, mask=m, seed=r.data_seed) for r, (i, m) in zip(runs, states, strict=True)],
             self.data, self.recipe, device=self.device, on_eval=on_eval,
         )
         for run, (_, mask), result in zip(runs, states, results, strict=True):

@@ -2,11 +2,12 @@
 
 1. Claim the record (one live worker per verification; a redelivery after a lost worker takes over).
 2. Load the revision's three files from storage and validate them fully (a BundleError rejects, once).
-3. Run what is not finished yet: the supermask evaluation, the ticket with N data-order seeds, and the
-   controls (same mask + fresh init, random mask of the same per-layer density) with the same seeds.
-   Every finished run is saved at once (unique per role and seed), so a redelivery skips it.
-4. Apply the policy; the ``own`` verification sets the revision's status (verified/rejected), a
-   ``transfer`` verification never does.
+3. Run what is not finished yet: the supermask evaluation, then the ticket, its dense parent and the
+   controls (same mask + fresh init, random mask of the same per-layer counts), each with the N data-order
+   seeds drawn (``secrets``) when the verification first ran and kept on the record for redeliveries.
+   Every finished run is saved at once (unique per role and run index), so a redelivery skips it.
+4. Apply the policy (ticketclient.policy); the ``own`` verification sets the revision's status
+   (verified/rejected), a ``transfer`` verification never does. The seeds become visible with the result.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ from django.utils import timezone
 
 from verifier.config import VerifierSettings, get_settings
 from verifier.errors import TRANSIENT_ERRORS
-from verifier.policy import RANDOM_MASK, REINIT, SUPERMASK, TICKET, TRAINED_CONTROLS, VerificationPolicy
+from verifier.policy import (
+    RANDOM_MASK,
+    REINIT,
+    SUPERMASK,
+    TRAINED_ROLES,
+    VerificationPolicy,
+    draw_seeds,
+    policy_from_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +53,31 @@ class AnotherWorkerIsRunning(Exception):
 
 @dataclass(frozen=True)
 class PlannedRun:
+    """One run of a verification: its role, its index K within the role and the seeds it trains with."""
+
     role: str
     seed: int
+    data_seed: int | None = None
+    control_seed: int | None = None
 
     @property
     def label(self) -> str:
-        return f"{self.role} seed {self.seed}"
+        return f"{self.role} run {self.seed}"
 
 
-def plan_runs(seeds: int) -> list[PlannedRun]:
-    """Every run of a verification, in the order they are trained (supermask first: it is cheap)."""
+def plan_runs(seeds: int | dict[str, list[int]]) -> list[PlannedRun]:
+    """Every run of a verification, in the order they are trained (supermask first: it is cheap).
+
+    ``seeds`` is a verification's drawn seeds (:func:`ticketclient.policy.draw_seeds`), or a count, which
+    draws fresh ones (benchmarks).
+    """
+    drawn = draw_seeds(seeds) if isinstance(seeds, int) else seeds
+    data_order = [int(s) for s in drawn["data_order"]]
     plan = [PlannedRun(SUPERMASK, 0)]
-    plan += [PlannedRun(TICKET, s) for s in range(seeds)]
-    for role in TRAINED_CONTROLS:
-        plan += [PlannedRun(role, s) for s in range(seeds)]
+    for role in TRAINED_ROLES:
+        control = drawn.get(role) if role in (REINIT, RANDOM_MASK) else None
+        plan += [PlannedRun(role, k, data_seed=s, control_seed=int(control[k]) if control else None)
+                 for k, s in enumerate(data_order)]
     return plan
 
 
@@ -96,8 +116,14 @@ def pick_device() -> str:
 # --- claiming and finishing --------------------------------------------------------------------------
 
 
-def claim(verification_id: int, settings: VerifierSettings, policy: VerificationPolicy) -> Any | None:
-    """Mark the verification running under this worker; None when there is nothing left to do."""
+def claim(verification_id: int, settings: VerifierSettings, policy: VerificationPolicy, *,
+          transient_retries: int = 0) -> Any | None:
+    """Mark the verification running under this worker; None when there is nothing left to do.
+
+    Every delivery that takes the job counts as an attempt (a long-lived worker that keeps failing runs out
+    of attempts too); the task's own retries after a transient error (``transient_retries``, bounded by the
+    task) are not held against the ``max_attempts`` of lost workers and crashes.
+    """
     from registry.verifications.models import Verification
 
     me = worker_identity()
@@ -110,20 +136,25 @@ def claim(verification_id: int, settings: VerifierSettings, policy: Verification
             age = (now - v.heartbeat_at).total_seconds()
             if age < settings.heartbeat_stale_s:
                 raise AnotherWorkerIsRunning(settings.heartbeat_stale_s - age + 1.0)
-        if v.worker != me:
-            v.attempts += 1
-        if v.attempts > settings.max_attempts:
-            last = f" Last error: {v.reason}" if v.reason else ""
-            _finish(v, verified=False, reason=(
-                f"Verification was started {v.attempts - 1} times and did not finish (worker lost, crash or "
-                f"time limit); giving up after {settings.max_attempts} attempts.{last}"
-            ), error_code="worker_lost")
+        v.attempts += 1
+        if v.attempts - transient_retries > settings.max_attempts:
+            fail(v, code="worker_lost", reason=(
+                f"The hub could not finish this verification: it was started {v.attempts - 1} times and did not "
+                f"finish (a worker was lost or crashed). This is not a problem with your ticket; an operator can "
+                f"requeue it."
+            ), detail=(
+                f"gave up after {settings.max_attempts} attempts ({v.attempts - 1} deliveries, "
+                f"{transient_retries} transient retries); last worker {v.worker or '-'}; last error: "
+                f"{v.error_detail or v.reason or '-'}"
+            ))
             return None
         v.status = Verification.Status.RUNNING
         v.worker = me
         v.started_at = v.started_at or now
         v.heartbeat_at = now
         v.policy = policy.as_dict(v.task)
+        if len(v.seeds.get("data_order", [])) != policy.seeds:
+            v.seeds = draw_seeds(policy.seeds)  # once per verification: a redelivery trains with the same
         if v.time_limit_s:
             v.deadline_at = now + timedelta(seconds=v.time_limit_s)
         v.save()
@@ -138,9 +169,9 @@ def _set_revision_status(revision: Any, status: str, verified_accuracy: float | 
     services.set_revision_status(revision.pk, status, verified_accuracy=verified_accuracy)
 
 
-def _finish(v: Any, *, verified: bool, reason: str, decision: dict[str, Any] | None = None,
-            winning: bool | None = None, error_code: str = "", verified_accuracy: float | None = None) -> None:
-    """Write the outcome (inside the caller's transaction or its own)."""
+def _finish(v: Any, *, verified: bool, reason: str, decision: Any | None = None, error_code: str = "",
+            verified_accuracy: float | None = None) -> None:
+    """Write the outcome (inside the caller's transaction or its own). ``decision``: a policy Decision."""
     from registry.verifications.models import Verification
 
     with transaction.atomic():
@@ -150,8 +181,11 @@ def _finish(v: Any, *, verified: bool, reason: str, decision: dict[str, Any] | N
         locked.status = Verification.Status.VERIFIED if verified else Verification.Status.REJECTED
         locked.reason = reason
         locked.error_code = error_code
-        locked.decision = decision or {}
-        locked.winning = winning
+        locked.decision = decision.as_dict() if decision is not None else {}
+        locked.outcome = decision.outcome if decision is not None else Verification.Outcome.REJECTED
+        locked.winning = decision.winning if decision is not None and verified else None  # none if rejected
+        locked.matching = decision.matching if decision is not None else None
+        locked.beats_controls = decision.beats_controls if decision is not None else None
         locked.finished_at = timezone.now()
         locked.current_run = ""
         locked.runs_done = locked.runs.count()
@@ -159,6 +193,42 @@ def _finish(v: Any, *, verified: bool, reason: str, decision: dict[str, Any] | N
         if locked.kind == Verification.Kind.OWN:
             _set_revision_status(v.revision, "verified" if verified else "rejected",
                                  verified_accuracy=verified_accuracy if verified else None)
+
+
+def fail(v: Any, *, code: str, reason: str, detail: str) -> None:
+    """End a verification as ``failed``: the hub could not finish it (not the ticket's fault).
+
+    ``reason`` is a sentence for the submitter, ``detail`` the operator's details (exception, traceback
+    summary). The revision goes back to ``pending`` (neither published nor rejected; a moderator's requeue
+    verifies it afresh).
+    """
+    from registry.verifications.models import Verification
+
+    with transaction.atomic():
+        locked = Verification.objects.select_for_update().get(pk=v.pk)
+        if locked.finished:
+            return
+        locked.status = Verification.Status.FAILED
+        locked.outcome = "failed"
+        locked.reason = reason
+        locked.error_code = code
+        locked.error_detail = detail[:20_000]
+        locked.winning = None
+        locked.finished_at = timezone.now()
+        locked.current_run = ""
+        locked.runs_done = locked.runs.count()
+        locked.save()
+        if locked.kind == Verification.Kind.OWN:
+            _set_revision_status(v.revision, "pending")
+    log.error("verification %s failed (%s): %s", v.pk, code, detail)
+
+
+def error_detail(e: BaseException) -> str:
+    """The operator's summary of an exception: its type, message and the last frames of its traceback."""
+    import traceback
+
+    frames = traceback.format_exception(type(e), e, e.__traceback__, limit=-12)
+    return "".join(frames)[-8000:]
 
 
 def fail_time_limit(verification_id: int) -> None:
@@ -227,6 +297,8 @@ def save_run(v: Any, run: PlannedRun, result: Any, *, density: float, device: st
     from registry.verifications.models import VerificationRun
 
     defaults = {
+        "data_seed": run.data_seed,
+        "control_seed": run.control_seed,
         "final_test_accuracy": float(result.final_test_accuracy),
         "final_test_loss": _last(result.curve, "test_loss"),
         "final_val_accuracy": _last(result.curve, "val_accuracy"),
@@ -247,20 +319,29 @@ def save_run(v: Any, run: PlannedRun, result: Any, *, density: float, device: st
 
 
 def _last(curve: list[dict[str, Any]], key: str) -> float | None:
-    return float(curve[-1][key]) if curve and curve[-1].get(key) is not None else None
+    return _finite(curve[-1][key]) if curve and curve[-1].get(key) is not None else None
+
+
+def _finite(x: Any) -> float | None:
+    """A float, or None for inf/NaN (a diverged run: JSON and the API refuse non-finite numbers)."""
+    import math
+
+    value = float(x)
+    return value if math.isfinite(value) else None
 
 
 def _jsonable(point: dict[str, Any]) -> dict[str, Any]:
-    return {k: (float(x) if isinstance(x, float) else x) for k, x in point.items()}
+    return {k: (_finite(x) if isinstance(x, float) or type(x).__module__ == "numpy" else x)
+            for k, x in point.items()}
 
 
-def run(verification_id: int, *, attempt_id: str = "", redelivered: bool = False) -> str:
+def run(verification_id: int, *, attempt_id: str = "", redelivered: bool = False, transient_retries: int = 0) -> str:
     """Run (or finish) one verification. Returns a one-word outcome for the task log."""
     from ticketclient.errors import BundleError
 
     settings = get_settings()
-    policy = VerificationPolicy.from_settings(settings)
-    v = claim(verification_id, settings, policy)
+    policy = policy_from_settings(settings)
+    v = claim(verification_id, settings, policy, transient_retries=transient_retries)
     if v is None:
         return "already finished"
     log.info("verification %s (revision %s, %s on %s): attempt %s%s", v.pk, v.revision_id, v.kind, v.task,
@@ -274,15 +355,14 @@ def run(verification_id: int, *, attempt_id: str = "", redelivered: bool = False
     except (SoftTimeLimitExceeded, *TRANSIENT_ERRORS):
         raise  # time limit: the task rejects; transient: retried by the task with backoff; finished runs are kept
     except Exception as e:
-        # Neither the ticket's fault nor known to be transient: keep the note, leave the record running so
-        # that the sweeper retries it after its deadline; after max_attempts the claim rejects it.
-        from registry.verifications.models import Verification
-
+        # Neither the ticket's fault nor transient: deterministic, so retrying would fail the same way. The
+        # verification ends as failed (the submitter's sentence, the operator's traceback), logged.
         log.exception("verification %s failed", v.pk)
-        Verification.objects.filter(pk=v.pk).update(
-            reason=f"Attempt {v.attempts} failed with {type(e).__name__}: {e}", error_code="internal_error"
-        )
-        raise
+        fail(v, code="internal_error", reason=(
+            "The hub could not finish this verification because of an internal error on the verifier "
+            "(not a problem with your ticket). The operators have the details and can requeue it."
+        ), detail=f"attempt {v.attempts} on {worker_identity()}: {error_detail(e)}")
+        return "failed"
 
 
 def _verify(v: Any, settings: VerifierSettings, policy: VerificationPolicy) -> str:
@@ -299,13 +379,13 @@ def _verify(v: Any, settings: VerifierSettings, policy: VerificationPolicy) -> s
     if transfer:  # the config's claims are about its own task; a transfer request may state its own
         claimed_accuracy, claimed_density = v.claimed_accuracy, None
     else:
-        claimed_accuracy = getattr(claims, "test_accuracy", None)
-        claimed_density = getattr(claims, "density", None)
+        claimed_accuracy = claims.test_accuracy
+        claimed_density = claims.density
     Verification.objects.filter(pk=v.pk).update(
         claimed_accuracy=claimed_accuracy, claimed_density=claimed_density, measured_density=validated.density
     )
 
-    plan = plan_runs(policy.seeds)
+    plan = plan_runs(v.seeds)
     done = {(r.role, r.seed) for r in v.runs.all()}
     todo = [r for r in plan if (r.role, r.seed) not in done]
     progress = Progress(v.pk, runs_total=len(plan), runs_done=len(plan) - len(todo))
@@ -329,11 +409,9 @@ def _verify(v: Any, settings: VerifierSettings, policy: VerificationPolicy) -> s
     runs: dict[str, list[float]] = {}
     for r in v.runs.all():
         runs.setdefault(r.role, []).append(r.final_test_accuracy)
-    decision = policy.decide(task=v.task, runs=runs, claimed_accuracy=claimed_accuracy,
-                             measured_density=validated.density, claimed_density=claimed_density,
-                             transfer=transfer)
-    _finish(v, verified=decision.verified, reason=decision.reason, decision=decision.as_dict(),
-            winning=decision.winning, verified_accuracy=decision.ticket_statistic)
+    decision = policy.decide(task=v.task, runs=runs, claimed_accuracy=claimed_accuracy, transfer=transfer)
+    _finish(v, verified=decision.verified, reason=decision.reason, decision=decision,
+            verified_accuracy=decision.ticket_statistic)
     return "verified" if decision.verified else "rejected"
 
 

@@ -29,7 +29,6 @@ def task_row(info: tasks.TaskInfo) -> dict[str, Any]:
             "source": info.source,
             "split": info.split,
             "splits": info.sizes,  # {"train": n, "val": n, "test": n}
-            "tolerance_hint": info.tolerance_hint,
             "default_args": jsonable(info.default_args),
         },
     }

@@ -22,8 +22,17 @@ class Verification(models.Model):
         RUNNING = "running"
         VERIFIED = "verified"
         REJECTED = "rejected"
+        #: The hub could not finish the verification (not the ticket's fault): ``reason`` says so to the
+        #: submitter, ``error_detail`` holds the operator's details.
+        FAILED = "failed"
 
-    FINISHED = (Status.VERIFIED, Status.REJECTED)
+    class Outcome(models.TextChoices):
+        WINNING = "winning", "winning ticket"
+        VERIFIED_NOT_WINNING = "verified_not_winning", "verified, not winning"
+        REJECTED = "rejected", "rejected"
+        FAILED = "failed", "verification failed"
+
+    FINISHED = (Status.VERIFIED, Status.REJECTED, Status.FAILED)
 
     revision = models.ForeignKey("tickets.Revision", on_delete=models.CASCADE, related_name="verifications")
     task = models.CharField(max_length=64)
@@ -38,7 +47,16 @@ class Verification(models.Model):
     decision = models.JSONField(default=dict, blank=True)
     reason = models.TextField(blank=True)
     error_code = models.CharField(max_length=64, blank=True)
+    #: The three named results of the policy (None until decided; ``winning`` only on verified records).
     winning = models.BooleanField(null=True)
+    matching = models.BooleanField(null=True)
+    beats_controls = models.BooleanField(null=True)
+    outcome = models.CharField(max_length=32, choices=Outcome.choices, blank=True)
+    #: Seeds drawn from a cryptographic source when the verification first ran:
+    #: {"data_order": [...], "reinit": [...], "random_mask": [...]}. Shown only once it has finished.
+    seeds = models.JSONField(default=dict, blank=True)
+    #: Operator-facing details of a failure (exception, traceback summary); never shown to the submitter.
+    error_detail = models.TextField(blank=True)
     claimed_accuracy = models.FloatField(null=True, blank=True)
     claimed_density = models.FloatField(null=True, blank=True)
     measured_density = models.FloatField(null=True, blank=True)
@@ -91,10 +109,16 @@ class VerificationRun(models.Model):
         REINIT = "reinit", "same mask, fresh random init"
         RANDOM_MASK = "random_mask", "random mask, same per-layer density"
         SUPERMASK = "supermask", "mask on the untrained init"
+        DENSE = "dense", "dense parent (its own init, every weight kept)"
 
     verification = models.ForeignKey(Verification, on_delete=models.CASCADE, related_name="runs")
     role = models.CharField(max_length=16, choices=Role.choices)
+    #: The run's index within its role (0..N-1), not a seed: the seeds are below.
     seed = models.PositiveIntegerField()
+    #: The data-order seed (drawn at verification time, the same for every role's run K).
+    data_seed = models.PositiveBigIntegerField(null=True, blank=True)
+    #: The seed of a control's fresh init (reinit) or shuffled mask (random_mask).
+    control_seed = models.PositiveBigIntegerField(null=True, blank=True)
     final_test_accuracy = models.FloatField()
     final_test_loss = models.FloatField(null=True, blank=True)
     final_val_accuracy = models.FloatField(null=True, blank=True)

@@ -10,13 +10,23 @@ from registry.verifications.models import Verification, VerificationRun
 
 
 class VerificationRunSerializer(serializers.ModelSerializer):
+    data_seed = serializers.SerializerMethodField()
+    control_seed = serializers.SerializerMethodField()
+
     class Meta:
         model = VerificationRun
         fields = [
-            "role", "seed", "final_test_accuracy", "final_test_loss", "final_val_accuracy",
+            "role", "seed", "data_seed", "control_seed", "final_test_accuracy", "final_test_loss", "final_val_accuracy",
             "early_stop_iteration", "early_stop_test_accuracy", "iterations", "density", "device", "engine",
             "wall_time_s", "versions", "curve", "created_at",
         ]
+
+    def get_data_seed(self, run: VerificationRun) -> int | None:
+        """Seeds are published with the finished result, never while it runs (they must not be predictable)."""
+        return run.data_seed if run.verification.finished else None
+
+    def get_control_seed(self, run: VerificationRun) -> int | None:
+        return run.control_seed if run.verification.finished else None
 
 
 class VerificationSerializer(serializers.ModelSerializer):
@@ -27,16 +37,21 @@ class VerificationSerializer(serializers.ModelSerializer):
     time_limits = serializers.SerializerMethodField()
     summary = serializers.SerializerMethodField()
     policy = serializers.SerializerMethodField()
+    seeds = serializers.SerializerMethodField()
     runs = VerificationRunSerializer(many=True, read_only=True)
 
     class Meta:
         model = Verification
         fields = [
-            "id", "ticket", "revision", "revision_status", "task", "kind", "status", "winning", "reason",
-            "error_code", "claimed_accuracy", "claimed_density", "measured_density", "summary", "decision",
-            "policy", "progress", "attempts", "device", "engine", "time_limits", "created_at", "started_at",
-            "finished_at", "runs",
+            "id", "ticket", "revision", "revision_status", "task", "kind", "status", "outcome", "winning",
+            "matching", "beats_controls", "reason", "error_code", "claimed_accuracy", "claimed_density",
+            "measured_density", "summary", "decision", "policy", "seeds", "progress", "attempts", "device",
+            "engine", "time_limits", "created_at", "started_at", "finished_at", "runs",
         ]
+
+    def get_seeds(self, v: Verification) -> dict[str, list[int]] | None:
+        """The drawn seeds, once the verification has finished (never before: they must not be predictable)."""
+        return v.seeds if v.finished and v.seeds else None
 
     def get_progress(self, v: Verification) -> dict[str, Any]:
         return {

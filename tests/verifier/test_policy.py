@@ -2,53 +2,105 @@
 
 from __future__ import annotations
 
+import json
+import math
 import subprocess
 import sys
 
 import pytest
+from ticketclient.policy import TASK_NOISE, TaskNoise, statistic_variance_factor
 
-from verifier.policy import RANDOM_MASK, REINIT, SUPERMASK, TICKET, VerificationPolicy, spread, trimmed_mean
+from verifier.policy import (
+    DENSE,
+    RANDOM_MASK,
+    REINIT,
+    SUPERMASK,
+    TICKET,
+    VerificationPolicy,
+    draw_seeds,
+    spread,
+    trimmed_mean,
+)
 
-POLICY = VerificationPolicy(seeds=3, statistic="median", default_tolerance=0.02, tolerances={"mnist1d": 0.03})
+NOISE = {"mnist1d": TaskNoise(sd=0.004, tickets=10, seeds_per_ticket=5, how="test figures")}
+POLICY = VerificationPolicy(seeds=3, statistic="median", z=2.5, default_tolerance=0.02, noise=NOISE)
+TOL = POLICY.tolerance_for("mnist1d")
 
 
-def runs(ticket, reinit=(0.50, 0.52, 0.51), random_mask=(0.45, 0.47, 0.46), supermask=(0.20,)):
-    return {TICKET: list(ticket), REINIT: list(reinit), RANDOM_MASK: list(random_mask), SUPERMASK: list(supermask)}
+def runs(ticket, dense=(0.61, 0.62, 0.615), reinit=(0.50, 0.52, 0.51), random_mask=(0.45, 0.47, 0.46),
+         supermask=(0.20,)):
+    return {TICKET: list(ticket), DENSE: list(dense), REINIT: list(reinit), RANDOM_MASK: list(random_mask),
+            SUPERMASK: list(supermask)}
 
 
-def test_verified_and_winning_when_median_clears_claim_and_beats_controls():
-    d = POLICY.decide(task="mnist1d", runs=runs([0.60, 0.62, 0.61]), claimed_accuracy=0.62)
-    assert d.verified and d.winning
-    assert d.ticket_statistic == pytest.approx(0.61)
-    assert d.margin == pytest.approx(0.61 - 0.51)
-    assert d.tolerance == 0.03
+def test_tolerance_is_derived_from_the_measured_spread():
+    v = statistic_variance_factor(3, "median")
+    assert v == pytest.approx(0.449, abs=0.005)  # variance of the median of 3 normal runs, in sd**2
+    assert TOL == pytest.approx(round(2.5 * 0.004 * math.sqrt(v + 1), 4))
+    basis = POLICY.tolerance_basis("mnist1d")
+    assert basis["sd"] == 0.004 and basis["z"] == 2.5 and basis["formula"].startswith("max(floor")
+    assert POLICY.tolerance_basis("cifar10")["source"].startswith("not yet measured")
+    assert POLICY.tolerance_for("cifar10") == 0.02
 
 
-def test_inflated_claim_is_rejected_with_reason_naming_numbers():
+def test_tolerance_has_a_floor_and_operator_overrides_are_stated():
+    tiny = VerificationPolicy(noise={"t": TaskNoise(sd=1e-6, tickets=1, seeds_per_ticket=5, how="x")})
+    assert tiny.tolerance_for("t") == tiny.floor
+    over = VerificationPolicy(noise=NOISE, overrides={"mnist1d": 0.05})
+    assert over.tolerance_for("mnist1d") == 0.05 and "override" in over.tolerance_basis("mnist1d")["source"]
+
+
+def test_every_measured_task_has_a_tolerance_tighter_than_the_old_flat_three_points():
+    policy = VerificationPolicy()
+    for task in TASK_NOISE:
+        assert policy.tolerance_for(task) < 0.03, task
+
+
+def test_winning_needs_verified_matching_and_beating_controls():
+    d = POLICY.decide(task="mnist1d", runs=runs([0.61, 0.62, 0.615]), claimed_accuracy=0.62)
+    assert d.verified and d.matching and d.beats_controls and d.winning and d.outcome == "winning"
+    assert d.ticket_statistic == pytest.approx(0.615) and d.dense_statistic == pytest.approx(0.615)
+    assert d.margin == pytest.approx(0.615 - 0.51) and d.best_control == REINIT
+
+
+def test_below_the_dense_parent_is_not_winning_even_when_it_beats_controls():
+    # the demo ticket of the old policy: 54.8% "winning" while its dense parent reached 61.2%
+    d = POLICY.decide(task="mnist1d", runs=runs([0.546, 0.548, 0.550], dense=(0.610, 0.612, 0.615)),
+                      claimed_accuracy=0.548)
+    assert d.verified and d.beats_controls and d.matching is False
+    assert not d.winning and d.outcome == "verified_not_winning"
+    assert d.dense_gap == pytest.approx(0.548 - 0.612)
+    assert "Not matching" in d.reason and "0.6120" in d.reason
+
+
+def test_inflated_claim_is_rejected_and_carries_no_winning_flag():
     d = POLICY.decide(task="mnist1d", runs=runs([0.60, 0.62, 0.61]), claimed_accuracy=0.90)
-    assert not d.verified
-    assert "0.6100" in d.reason and "0.9000" in d.reason and "0.030" in d.reason
+    assert not d.verified and not d.winning and d.outcome == "rejected"
+    assert "0.6100" in d.reason and "0.9000" in d.reason and f"{TOL:.4f}" in d.reason
 
 
-def test_tolerance_is_per_task_with_default():
-    # 0.61 >= 0.635 - 0.03 on mnist1d but not >= 0.635 - 0.02 on a task without its own tolerance
-    assert POLICY.decide(task="mnist1d", runs=runs([0.60, 0.62, 0.61]), claimed_accuracy=0.635).verified
-    assert not POLICY.decide(task="other", runs=runs([0.60, 0.62, 0.61]), claimed_accuracy=0.635).verified
+def test_a_claim_inflated_by_two_and_a_half_points_is_rejected_at_a_small_spread():
+    # finding 2: verified under the old flat 0.03 tolerance although the ticket's spread was 0.3 points
+    honest = [0.640, 0.642, 0.643]
+    assert POLICY.decide(task="mnist1d", runs=runs(honest), claimed_accuracy=0.642).verified
+    assert not POLICY.decide(task="mnist1d", runs=runs(honest), claimed_accuracy=0.642 + 0.025).verified
 
 
-def test_not_winning_when_margin_within_spread_but_still_verified():
-    d = POLICY.decide(task="mnist1d", runs=runs([0.50, 0.58, 0.53], reinit=(0.50, 0.51, 0.52)), claimed_accuracy=0.53)
-    assert d.verified and not d.winning
-    assert d.spreads[TICKET] == pytest.approx(0.08)
+def test_not_beating_controls_when_margin_within_spread_but_still_verified():
+    d = POLICY.decide(task="mnist1d", runs=runs([0.50, 0.58, 0.53], dense=(0.52, 0.53, 0.54),
+                                                  reinit=(0.50, 0.51, 0.52)), claimed_accuracy=0.53)
+    assert d.verified and d.matching and d.beats_controls is False and not d.winning
+    assert d.noise == pytest.approx(0.08)
 
 
-def test_density_must_equal_claim():
-    ok = POLICY.decide(task="mnist1d", runs=runs([0.6] * 3), claimed_accuracy=0.6,
-                       measured_density=0.123456, claimed_density=0.12345)
-    assert ok.verified
-    bad = POLICY.decide(task="mnist1d", runs=runs([0.6] * 3), claimed_accuracy=0.6,
-                        measured_density=0.2, claimed_density=0.1)
-    assert not bad.verified and "density" in bad.reason
+def test_the_dense_parent_is_not_a_control():
+    d = POLICY.decide(task="mnist1d", runs=runs([0.61, 0.62, 0.615], dense=(0.70, 0.70, 0.70)), claimed_accuracy=0.6)
+    assert d.best_control == REINIT and DENSE not in d.control_statistics
+
+
+def test_density_is_never_a_reason_after_training():
+    d = POLICY.decide(task="mnist1d", runs=runs([0.61, 0.62, 0.615]), claimed_accuracy=0.6)
+    assert "density" not in d.reason
 
 
 def test_trimmed_mean_drops_best_and_worst():
@@ -64,12 +116,23 @@ def test_too_few_ticket_runs_is_an_error_not_a_verdict():
 
 
 def test_policy_dict_states_everything_and_is_json():
-    import json
-
     d = POLICY.as_dict("mnist1d")
-    assert d["tolerance"] == 0.03 and d["statistic"] == "median" and d["seeds"] == [0, 1, 2]
-    assert "Winning iff" in d["text"] and "supermask" in d["text"]
+    assert d["tolerance"] == TOL and d["statistic"] == "median" and "secrets" in d["seeds"]
+    assert set(d["roles"]) == {TICKET, DENSE, REINIT, RANDOM_MASK, SUPERMASK}
+    assert "biases included" in d["roles"][REINIT] and "same number of kept weights" in d["roles"][RANDOM_MASK]
+    assert set(d["outcomes"]) == {"verified", "matching", "beats_controls", "winning"}
+    assert d["tolerances"]["mnist1d"]["sd"] == 0.004
+    assert "winning ticket is verified, matching and beats its controls" in d["text"]
     json.dumps(d)
+
+
+def test_seeds_are_drawn_fresh_and_are_not_the_old_public_constants():
+    a, b = draw_seeds(3), draw_seeds(3)
+    assert set(a) == {"data_order", REINIT, RANDOM_MASK} and all(len(v) == 3 for v in a.values())
+    assert a != b
+    drawn = [s for v in a.values() for s in v]
+    assert not set(drawn) & {0, 1, 2, 1_000_003, 1_000_004, 2_000_003}
+    assert all(0 <= s < 2**53 for s in drawn)
 
 
 def test_unknown_statistic_is_refused():
@@ -78,13 +141,14 @@ def test_unknown_statistic_is_refused():
 
 
 def test_policy_and_celery_app_import_without_torch():
-    code = "import sys, verifier, verifier.policy, verifier.tasks; assert 'torch' not in sys.modules, 'torch'"
+    code = ("import sys, verifier, verifier.policy, verifier.tasks, ticketclient.policy; "
+            "assert 'torch' not in sys.modules, 'torch'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_transfer_verifies_iff_winning_without_claim():
-    assert POLICY.decide(task="digits", runs=runs([0.60, 0.62, 0.61]), claimed_accuracy=None, transfer=True).verified
+def test_transfer_verifies_iff_matching_and_beating_controls_without_claim():
+    assert POLICY.decide(task="digits", runs=runs([0.61, 0.62, 0.615]), claimed_accuracy=None, transfer=True).verified
     d = POLICY.decide(task="digits", runs=runs([0.50, 0.52, 0.51]), claimed_accuracy=None, transfer=True)
     assert not d.verified and "does not transfer" in d.reason
-    own = POLICY.decide(task="digits", runs=runs([0.60, 0.62, 0.61]), claimed_accuracy=None)
+    own = POLICY.decide(task="digits", runs=runs([0.61, 0.62, 0.615]), claimed_accuracy=None)
     assert not own.verified and "claims no test accuracy" in own.reason
