@@ -187,6 +187,50 @@ def test_reinit_control_same_mask_fresh_init(imp_run):
         np.testing.assert_array_equal(control.init[name], again.init[name])
 
 
+def test_reinit_control_is_a_fresh_network_drawn_like_imps_init_biases_included(imp_run, mnist1d):
+    """Issue 11: the reinit control zeroed every bias; it is now exactly a new network's init (theta_0 of IMP)."""
+    ticket = imp_run[0][-1]
+    arch = ticket.config.resolve()
+    control = pruning.reinit_control(ticket, seed=11)
+    fresh = models.to_numpy(models.init_weights(models.build_model(arch), 11))
+    assert set(control.init) == set(fresh)
+    for name, value in fresh.items():
+        np.testing.assert_array_equal(control.init[name], value)
+    for name in arch.tensors:
+        if name.endswith(".bias"):
+            assert np.count_nonzero(control.init[name]) == control.init[name].size, name
+            assert not np.array_equal(control.init[name], ticket.init[name]), name
+    # the same function drew IMP's dense network: find_ticket's theta_0 with seed s == reinit with seed s
+    theta_0 = pruning.find_ticket("mnist1d", SMALL_MLP, quick_recipe(iterations=2, eval_every=2), rounds=1, seed=11,
+                                  progress=False, data=mnist1d, device="cpu")[0].init
+    for name, value in theta_0.items():
+        np.testing.assert_array_equal(control.init[name], value)
+
+
+def test_random_mask_control_keeps_exact_per_layer_counts():
+    """Every layer keeps exactly the ticket's number of weights, also for odd counts, empty and full layers."""
+    from ticketclient import format as fmt
+
+    arch = spec.resolve(SMALL_MLP, input_shape=(40,), num_classes=10)
+    rng = np.random.default_rng(0)
+    names = arch.prunable
+    mask = {names[0]: rng.random(arch.tensors[names[0]].shape) < 0.013,
+            names[1]: np.zeros(arch.tensors[names[1]].shape, dtype=bool),
+            names[2]: np.ones(arch.tensors[names[2]].shape, dtype=bool)}
+    mask[names[1]][3, 5] = True
+    config = fmt.TicketConfig.from_json({"format": "lottery-ticket/v1", "task": "mnist1d", "architecture": SMALL_MLP,
+                                         "recipe": quick_recipe().to_dict(), "claims": {"test_accuracy": 0.5}})
+    ticket = fmt.TicketBundle(config=config, init=models.fresh_init(arch, 0), mask=mask)
+    counts = set()
+    for seed in range(20):
+        control = pruning.random_mask_control(ticket, seed)
+        for name, m in mask.items():
+            assert int(np.count_nonzero(control.mask[name])) == int(np.count_nonzero(m)), (seed, name)
+        counts.add(tuple(np.flatnonzero(control.mask[names[1]])))
+        np.testing.assert_array_equal(control.mask[names[2]], mask[names[2]])
+    assert len(counts) > 10  # the one kept weight of layer 2 moves with the seed
+
+
 def test_random_mask_control_keeps_per_layer_density_and_init(imp_run):
     ticket = imp_run[0][-1]
     control = pruning.random_mask_control(ticket, seed=3)

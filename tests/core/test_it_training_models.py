@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from ticketclient import models, spec
+from ticketclient import models, pruning, spec
 from ticketclient.errors import BundleError
 
 FAMILY_INPUTS = {
@@ -66,7 +66,13 @@ def test_init_is_seeded_documented_and_device_independent():
     for name in a:
         np.testing.assert_array_equal(a[name], b[name])
     assert not np.array_equal(a["layers.1.weight"], c["layers.1.weight"])
-    assert not np.any(a["layers.1.bias"])
+    # biases are drawn too (PyTorch's default rule, from the seed), never left at zero or at torch's own draw
+    for name, fan_in in (("layers.1.bias", 40), ("layers.3.bias", 300), ("layers.5.bias", 100)):
+        bound = 1 / np.sqrt(fan_in)
+        assert np.all(np.abs(a[name]) <= bound) and np.count_nonzero(a[name]) == a[name].size, name
+        assert float(np.abs(a[name]).max()) > 0.5 * bound
+    assert not np.array_equal(a["layers.1.bias"], c["layers.1.bias"])
+    assert models.INIT_DESCRIPTION in pruning.REINIT_DESCRIPTION
     w = a["layers.3.weight"]  # 100 x 300: N(0, 2/300)
     assert abs(float(w.std()) - np.sqrt(2 / 300)) < 0.01 * np.sqrt(2 / 300) * 10
     assert abs(float(w.mean())) < 0.005

@@ -5,11 +5,10 @@
 the spec is ``model.layers[i]``. Layer sizes are read from ``arch.tensors``, so the module cannot disagree
 with the spec the registry validated.
 
-``init_weights(model, seed)`` is the library's documented initialisation (used by IMP and by the
-random-reinitialisation control): a CPU ``torch.Generator`` seeded with ``seed`` draws, module by module
-in ``model.modules()`` order, every Linear and Conv2d weight from N(0, 2 / fan_in) (Kaiming normal for
-ReLU, fan-in mode); biases are zero; batch-norm weights one, biases zero, running statistics reset. The
-draws happen on the CPU, so the same seed gives the same tensors on every device.
+``init_weights(model, seed)`` is the library's registered initialisation, the one way a fresh network is
+drawn: IMP's theta_0 (``pruning.find_ticket``) and the reinit control (``pruning.reinit_control``) both call
+it. See :data:`INIT_DESCRIPTION` for the exact rule. The draws happen on the CPU, so the same seed gives the
+same tensors on every device.
 """
 
 from __future__ import annotations
@@ -23,6 +22,15 @@ import torch
 from torch import nn
 
 from ticketclient.errors import BundleError
+
+#: How :func:`init_weights` draws a fresh network (quoted by the verification policy).
+INIT_DESCRIPTION = (
+    "a CPU torch.Generator seeded with the seed draws, module by module in model.modules() order, each "
+    "Linear and Conv2d weight from N(0, 2 / fan_in) (Kaiming normal, fan-in mode, for ReLU) and then its bias "
+    "from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's default bias initialisation); batch-norm weights are "
+    "one, biases zero, running statistics reset; fan_in = in_features, or in_channels x kernel height x "
+    "kernel width"
+)
 
 
 class TicketNet(nn.Module):
@@ -111,7 +119,11 @@ def _check_against_spec(model: nn.Module, shapes: Mapping[str, tuple[int, ...]])
 
 @torch.no_grad()
 def init_weights(model: nn.Module, seed: int) -> nn.Module:
-    """Re-initialise ``model`` in place, deterministically from ``seed`` (see the module docstring)."""
+    """Re-initialise ``model`` in place, deterministically from ``seed``: :data:`INIT_DESCRIPTION`.
+
+    Every parameter is drawn, biases included, so a network built with :func:`build_model` and passed here
+    is "the same architecture, freshly initialised": nothing of PyTorch's own (unseeded) init remains.
+    """
     generator = torch.Generator().manual_seed(int(seed))
     for module in model.modules():
         if isinstance(module, nn.Linear | nn.Conv2d):
@@ -119,12 +131,18 @@ def init_weights(model: nn.Module, seed: int) -> nn.Module:
             std = math.sqrt(2.0 / fan_in)
             module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * std)
             if module.bias is not None:
-                module.bias.zero_()
+                bound = 1.0 / math.sqrt(fan_in)
+                module.bias.copy_((torch.rand(module.bias.shape, generator=generator) * 2.0 - 1.0) * bound)
         elif isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
             module.weight.fill_(1.0)
             module.bias.zero_()
             module.reset_running_stats()
     return model
+
+
+def fresh_init(arch: Any, seed: int) -> dict[str, np.ndarray]:
+    """Every tensor of ``arch`` freshly drawn by :func:`init_weights` from ``seed`` (name -> numpy array)."""
+    return to_numpy(init_weights(build_model(arch), seed))
 
 
 def to_numpy(model: nn.Module) -> dict[str, np.ndarray]:

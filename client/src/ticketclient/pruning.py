@@ -2,7 +2,8 @@
 
 IMP (Frankle & Carbin 2019; rewinding: Frankle et al. 2019/2020), as :func:`find_ticket` runs it:
 
-1. initialise the dense network with :func:`ticketclient.models.init_weights` (``seed``), keep theta_0;
+1. initialise the dense network with :func:`ticketclient.models.init_weights` (``seed``; every weight
+   and bias drawn, :data:`ticketclient.models.INIT_DESCRIPTION`), keep theta_0;
 2. train it with the recipe (:func:`ticketclient.training.train`, data-order seed ``seed``); with
    ``rewind_iteration=k > 0`` keep the weights after ``k`` steps, theta_k: that is the ticket's init;
 3. prune the smallest-magnitude *surviving* weights of the trained network (:func:`prune`):
@@ -218,7 +219,7 @@ def find_ticket(
         result = training.train(model, mask, task_data, recipe, seed=seed, device=device, progress=False)
         trained = models.to_numpy(model)
         bundle = _bundle(task, arch_dict, recipe, init, mask, result, strategy=strategy, round_=k, seed=seed,
-                         rewind=rewind, dense_accuracy=dense.final_test_accuracy)
+                         rewind=rewind, dense_accuracy=dense.final_test_accuracy, data=_data_provenance(task_data))
         if out_dir is not None:
             bundle.save(Path(out_dir) / f"round-{k}")
         bundles.append(bundle)
@@ -230,7 +231,7 @@ def find_ticket(
 
 def _bundle(task: str, arch_dict: dict[str, Any], recipe: Any, init: dict[str, np.ndarray],
             mask: dict[str, np.ndarray], result: training.TrainResult, *, strategy: Strategy, round_: int,
-            seed: int, rewind: int, dense_accuracy: float) -> TicketBundle:
+            seed: int, rewind: int, dense_accuracy: float, data: dict[str, str] | None = None) -> TicketBundle:
     from ticketclient import format
 
     config = format.TicketConfig.from_json({
@@ -244,11 +245,17 @@ def _bundle(task: str, arch_dict: dict[str, Any], recipe: Any, init: dict[str, n
         "provenance": {
             "method": "imp", "rounds": round_, "strategy": strategy.name, "rates": strategy.rates(),
             "rewind_iteration": rewind, "seed": seed, "dense_test_accuracy": dense_accuracy, "parent": None,
-            "library": f"ticketclient {ticketclient.__version__}",
+            "library": f"ticketclient {ticketclient.__version__}", "data": data,
         },
     })
     return format.TicketBundle(config=config, init={k: v.copy() for k, v in init.items()},
                                mask={k: v.copy() for k, v in mask.items()})
+
+
+def _data_provenance(task_data: Any) -> dict[str, str] | None:
+    """``{"name", "sha256"}`` of the data trained on (a :class:`ticketclient.data.TaskData`), else None."""
+    provenance = getattr(task_data, "provenance", None)
+    return provenance() if callable(provenance) and getattr(task_data, "task", "") else None
 
 
 def _density(mask: Mapping[str, np.ndarray]) -> float:
@@ -259,17 +266,41 @@ def _density(mask: Mapping[str, np.ndarray]) -> float:
 # --- controls ---------------------------------------------------------------------------------------------
 
 
+#: How :func:`reinit_control` draws its run (quoted by the verification policy).
+REINIT_DESCRIPTION = (
+    "the ticket's mask on a fresh init of the same architecture, drawn exactly as a new network's init "
+    "(IMP's theta_0) is drawn: ticketclient.models.init_weights with the control seed, every weight and bias "
+    "(" + models.INIT_DESCRIPTION + ")"
+)
+#: How :func:`random_mask_control` draws its run (quoted by the verification policy).
+RANDOM_MASK_DESCRIPTION = (
+    "the ticket's own init with a random mask that keeps, in every prunable layer, exactly as many weights "
+    "as the ticket's mask keeps in that layer, at positions drawn uniformly: numpy.random.default_rng(control "
+    "seed) permutes each layer's flattened mask, layers in sorted name order"
+)
+
+
 def reinit_control(bundle: TicketBundle, seed: int) -> TicketBundle:
-    """The ticket's mask on a fresh init (:func:`models.init_weights` with ``seed``): the paper's control."""
+    """The paper's random-reinitialisation control: :data:`REINIT_DESCRIPTION`.
+
+    The init is :func:`ticketclient.models.fresh_init` (``init_weights`` of a freshly built model): the same
+    function, with a different seed, that drew the dense network IMP started from, so the control differs
+    from the ticket by the init draw only; biases are drawn too, never zeroed or copied from the ticket.
+    The mask is the ticket's, unchanged.
+    """
     from ticketclient import format
 
     arch, _ = _resolve(bundle.config.task, _architecture_dict(bundle.config))
-    fresh = models.to_numpy(models.init_weights(models.build_model(arch), seed))
+    fresh = models.fresh_init(arch, seed)
     return format.TicketBundle(config=bundle.config, init=fresh, mask={k: np.array(v) for k, v in bundle.mask.items()})
 
 
 def random_mask_control(bundle: TicketBundle, seed: int) -> TicketBundle:
-    """The ticket's init with each layer's mask shuffled (same per-layer density), from ``seed``."""
+    """The random-mask (random pruning) control: :data:`RANDOM_MASK_DESCRIPTION`.
+
+    Per-layer counts are exact (a permutation moves the kept positions, never their number), so every layer
+    has the ticket's layer density; the init tensors are the ticket's own (copies), biases included.
+    """
     from ticketclient import format
 
     rng = np.random.default_rng(seed)
@@ -277,12 +308,32 @@ def random_mask_control(bundle: TicketBundle, seed: int) -> TicketBundle:
     for name in sorted(bundle.mask):
         m = np.asarray(bundle.mask[name], dtype=bool)
         shuffled[name] = rng.permutation(m.ravel()).reshape(m.shape)
-    return format.TicketBundle(config=bundle.config, init=dict(bundle.init),
+    return format.TicketBundle(config=bundle.config, init={k: np.array(v) for k, v in bundle.init.items()},
                                mask={name: shuffled[name] for name in bundle.mask})
 
 
+def role_state(bundle: TicketBundle, role: str, control_seed: int | None = None,
+               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(init, mask) that a verification trains for ``role`` (``ticketclient.policy.ROLE_DESCRIPTIONS``).
+
+    The one place that turns a role into tensors: the verifier and ``ticketclient.reproduce`` call it.
+    """
+    from ticketclient import policy
+
+    if role == policy.TICKET:
+        return dict(bundle.init), dict(bundle.mask)
+    if role == policy.DENSE:
+        return dict(bundle.init), {name: np.ones_like(m, dtype=bool) for name, m in bundle.mask.items()}
+    if role not in policy.TRAINED_CONTROLS:
+        raise ValueError(f"no trained initial state for role {role!r} (roles: {', '.join(policy.TRAINED_ROLES)})")
+    if control_seed is None:
+        raise ValueError(f"the {role} control needs its control seed")
+    control = reinit_control(bundle, control_seed) if role == policy.REINIT else random_mask_control(bundle, control_seed)
+    return control.init, control.mask
+
+
 def supermask_accuracy(bundle: TicketBundle, data: Any, *, device: str | torch.device | None = None) -> float:
-    """Test accuracy of the masked init, untrained (eval mode)."""
+    """The supermask control: test accuracy of the ticket's mask on its own init, untrained (eval mode)."""
     arch, _ = _resolve(bundle.config.task, _architecture_dict(bundle.config))
     model = models.build_model(arch)
     models.load_tensors(model, bundle.init)
