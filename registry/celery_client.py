@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,6 +19,11 @@ from django.conf import settings
 logger = logging.getLogger("registry.enqueue")
 
 VERIFY_TASK = "verifier.verify_revision"
+
+#: After a failed send, enqueues are skipped (the revision stays pending for the sweeper) for this long, so
+#: that a broker outage does not cost every submission the connection retries.
+SKIP_AFTER_FAILURE_S = 10.0
+_broker_down_until: dict[str, float] = {}  # broker URL -> monotonic time
 
 
 @lru_cache(maxsize=8)
@@ -54,6 +60,9 @@ def enqueue_verification(revision_id: int) -> bool:
     revision stays ``pending`` and the verifier's periodic sweep (or an admin requeue) picks it up; the
     submission itself has already succeeded, so this logs instead of failing the request.
     """
+    if time.monotonic() < _broker_down_until.get(settings.CELERY_BROKER_URL, 0.0):
+        logger.warning("broker unavailable a moment ago: revision %s stays pending for the sweeper", revision_id)
+        return False
     app = celery_app()
     try:
         # An explicit connection: Celery lets a CELERY_BROKER_URL environment variable override the
@@ -68,6 +77,7 @@ def enqueue_verification(revision_id: int) -> bool:
                 retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
             )
     except Exception:
+        _broker_down_until[settings.CELERY_BROKER_URL] = time.monotonic() + SKIP_AFTER_FAILURE_S
         logger.exception("could not enqueue verification of revision %s (it stays pending)", revision_id)
         return False
     logger.info("enqueued verification of revision %s on queue %s", revision_id, settings.VERIFIER_QUEUE)

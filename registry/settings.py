@@ -113,6 +113,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or _default_database_url,
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0")),
+        # A persistent connection is checked before each request reuses it: after a database restart the
+        # first request on each thread reconnects instead of answering 500.
+        conn_health_checks=True,
     )
 }
 DATABASES["default"]["TEST"] = {"NAME": "test_lottery_hub_" + os.environ.get("TEST_DB_SUFFIX", "main")}
@@ -122,11 +125,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 _cache_url = os.environ.get("CACHE_URL") or os.environ.get("REDIS_URL")
 if _cache_url:
+    # A Redis outage degrades to "no cache" (misses, dropped writes, throttles open) instead of 500s, and a
+    # hung Redis costs a request at most the socket timeouts: see registry/common/cache.py.
+    _cache_timeout_s = float(os.environ.get("CACHE_SOCKET_TIMEOUT_S", "0.5"))
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "registry.common.cache.ResilientRedisCache",
             "LOCATION": _cache_url,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "tickethub"),
+            "OPTIONS": {"socket_connect_timeout": _cache_timeout_s, "socket_timeout": _cache_timeout_s},
         }
     }
 else:

@@ -15,12 +15,19 @@ Worker settings for long GPU jobs:
 - ``worker_prefetch_multiplier = 1``: a worker holds one job at a time; queued jobs stay available to
   idle workers.
 - soft and hard time limits per job, derived from the recipe's budget (:mod:`verifier.budget`).
+- pool processes are recycled after ``VERIFIER_MAX_TASKS_PER_CHILD`` (default 200) jobs, and a new one gets
+  ``VERIFIER_PROC_ALIVE_TIMEOUT_S`` (default 120 s, Celery's own is 4 s) to import torch and warm it up: on a
+  busy machine a fresh process that misses the start-up timeout is killed, and the next one too.
+- the sweeper goes to ``VERIFIER_SWEEP_QUEUE`` (default: the verify queue, what the local run's single
+  worker consumes); production gives it its own queue, consumed by the torch-free beat container
+  (``VERIFIER_WORKER_ROLE=sweeper``), so sweeps never occupy or recycle a training process.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 
 from celery import Celery, signals
 
@@ -54,6 +61,9 @@ def _broker() -> tuple[str, dict[str, object]]:
 
 
 _broker_url, _broker_options = _broker()
+SWEEP_QUEUE = os.environ.get("VERIFIER_SWEEP_QUEUE") or _settings.queue
+#: "sweeper": a worker that only sweeps (solo pool in the beat container): it never imports torch.
+WORKER_ROLE = os.environ.get("VERIFIER_WORKER_ROLE", "trainer")
 
 app = Celery("verifier")
 app.conf.update(
@@ -63,12 +73,14 @@ app.conf.update(
     # Results live in the database (Verification, VerificationRun), not in a result backend.
     task_ignore_result=True,
     task_default_queue=_settings.queue,
-    task_routes={"verifier.*": {"queue": _settings.queue}},
+    # exact names first, then the pattern (celery's MapRoute)
+    task_routes={"verifier.sweep_stuck_verifications": {"queue": SWEEP_QUEUE}, "verifier.*": {"queue": _settings.queue}},
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
     worker_concurrency=_settings.concurrency or max(1, gpu_count()),
-    worker_max_tasks_per_child=20,
+    worker_max_tasks_per_child=int(os.environ.get("VERIFIER_MAX_TASKS_PER_CHILD") or 200),
+    worker_proc_alive_timeout=float(os.environ.get("VERIFIER_PROC_ALIVE_TIMEOUT_S") or 120),
     task_serializer="json",
     accept_content=["json"],
     include=["verifier.tasks"],
@@ -94,7 +106,10 @@ def _announce_device(sender: object = None, **_: object) -> None:
 
 @signals.worker_process_init.connect
 def _pick_device(**_: object) -> None:
-    """Import torch once per pool process (not in the web process) and say which device it trains on."""
+    """Import torch once per pool process (not in the web process), warm it up, and say which device it
+    trains on. A sweeper-only worker never imports torch."""
+    if WORKER_ROLE == "sweeper":
+        return
     import torch
 
     if torch.cuda.is_available():
@@ -109,3 +124,23 @@ def _pick_device(**_: object) -> None:
         torch.set_num_threads(threads)
         log.warning("verifier pool process %d trains on the CPU (no CUDA device) with %d thread(s)", os.getpid(),
                     torch.get_num_threads())
+    _warm_up()
+
+
+def _warm_up() -> None:
+    """Pay torch's one-time start-up costs in the pool process's init, not in its first job."""
+    try:
+        from ticketclient import training
+    except Exception:  # noqa: BLE001 - a broken install shows in the first job's error, with its traceback
+        log.exception("verifier pool process %d: ticketclient.training cannot be imported", os.getpid())
+        return
+    warm_up = getattr(training, "warm_up", None)
+    if warm_up is None:
+        return
+    started = time.monotonic()
+    try:
+        warm_up()
+    except Exception:  # noqa: BLE001 - warming up is an optimisation; the job itself reports real errors
+        log.exception("verifier pool process %d: torch warm-up failed", os.getpid())
+        return
+    log.warning("verifier pool process %d warmed up torch in %.1f s", os.getpid(), time.monotonic() - started)

@@ -331,7 +331,7 @@ def _finite(x: Any) -> float | None:
 
 
 def _jsonable(point: dict[str, Any]) -> dict[str, Any]:
-    return {k: (_finite(x) if isinstance(x, float) or type(x).__module__ == "numpy" else x)
+    return {k: (_finite(x) if isinstance(x, float) or getattr(getattr(x, "dtype", None), "kind", "") == "f" else x)
             for k, x in point.items()}
 
 

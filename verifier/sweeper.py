@@ -1,52 +1,94 @@
 """Re-enqueue verifications that are stuck (torch-free; run by celery beat every sweep interval).
 
-- a verification ``running`` past its deadline (start + hard time limit) plus the heartbeat grace, whose
-  heartbeat is stale: its worker is gone and its message was lost. It is re-enqueued (the job skips the
-  runs already finished); after ``max_attempts`` lost workers the job itself rejects it with the reason.
-- a verification ``queued`` whose last message is older than its hard limit plus the grace.
-- a revision ``pending`` with no verification at all (the registry's enqueue failed after its commit):
-  its own verification is created and enqueued.
-Nothing is sent twice within a hard limit (see :func:`verifier.dispatch.enqueue_verification`).
+PostgreSQL is the record of what must run; the broker only carries messages, and may lose them (a Redis
+restart with nothing on disk, a worker SIGKILLed after its message was delivered). One sweep fixes every
+case:
+
+- a verification ``running`` whose heartbeat is older than ``VERIFIER_HEARTBEAT_STALE_S`` (60 s): its
+  worker is gone (a live job stamps its heartbeat every few seconds, whatever its time limit). It is
+  re-enqueued unless a message for it is already waiting in the queue; the job skips the runs already
+  finished, and after ``max_attempts`` lost workers the claim ends it as failed.
+- a verification ``queued`` for which the broker holds no message at all (waiting or delivered).
+- a revision ``pending`` with no verification and no ``verify_revision`` message (the registry's enqueue
+  failed after its commit, e.g. Redis was down): its own verification is created and enqueued.
+
+Which messages the broker holds comes from :func:`verifier.broker.broker_view` (Redis). Without such a
+view (the filesystem transport of the local run) a message is re-sent only when the last one is older than
+the verification's hard limit plus the grace, or older than the last heartbeat of a dead worker.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from django.db.models import Q
 from django.utils import timezone
 
 from verifier.config import get_settings
-from verifier.dispatch import enqueue_verification, get_or_create_verification, own_task
+from verifier.dispatch import enqueue_verification, get_or_create_verification, own_task, resend_after_s
 
 log = logging.getLogger(__name__)
+
+#: A message sent less than this long ago may still be on its way (or a worker may be about to claim it).
+IN_FLIGHT_S = 10.0
 
 
 def sweep() -> list[int]:
     """Re-enqueue what is stuck; returns the ids of the verifications re-enqueued."""
     from registry.tickets.models import Revision
     from registry.verifications.models import Verification
+    from verifier.broker import broker_view
 
     settings = get_settings()
     now = timezone.now()
-    grace = timedelta(seconds=settings.heartbeat_stale_s)
+    stale_before = now - timedelta(seconds=settings.heartbeat_stale_s)
+    in_flight = now - timedelta(seconds=min(IN_FLIGHT_S, settings.heartbeat_stale_s))
+    try:
+        view = broker_view()
+    except Exception:  # noqa: BLE001 - the broker is down: sending fails below too, and is retried
+        log.warning("sweeper: the broker cannot be inspected", exc_info=True)
+        raise
     requeued: list[int] = []
 
-    stale = Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - grace)
-    stuck_running = Verification.objects.filter(status=Verification.Status.RUNNING, deadline_at__lt=now - grace)
-    stuck_queued = Verification.objects.filter(status=Verification.Status.QUEUED, created_at__lt=now - grace)
-    for v in [*stuck_running.filter(stale), *stuck_queued]:
-        if enqueue_verification(v):
-            log.warning("sweeper: re-enqueued %s", v)
-            requeued.append(v.pk)
+    def send(v: Any, why: str) -> None:
+        enqueue_verification(v, force=True)
+        log.warning("sweeper: re-enqueued %s (%s)", v, why)
+        requeued.append(v.pk)
+
+    dead = Verification.objects.filter(status=Verification.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True, started_at__lt=stale_before)
+    ).filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=in_flight))
+    for v in dead.select_related("revision"):
+        if view is not None:
+            if v.pk not in view.waiting:
+                send(v, f"heartbeat {_age(v.heartbeat_at or v.started_at, now)} old, no message waiting")
+        elif v.enqueued_at is None or v.enqueued_at < (v.heartbeat_at or v.started_at) or \
+                v.enqueued_at < now - timedelta(seconds=resend_after_s(v)):
+            send(v, f"heartbeat {_age(v.heartbeat_at or v.started_at, now)} old")
+
+    queued = Verification.objects.filter(status=Verification.Status.QUEUED, created_at__lt=in_flight).filter(
+        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=in_flight))
+    for v in queued.select_related("revision"):
+        if view is not None:
+            if not view.holds_verification(v.pk):
+                send(v, "queued but the broker holds no message for it")
+        elif v.enqueued_at is None or v.enqueued_at < now - timedelta(seconds=resend_after_s(v)):
+            send(v, "queued, last message overdue")
 
     orphans = Revision.objects.filter(
-        status="pending", created_at__lt=now - grace, verifications__isnull=True
+        status="pending", created_at__lt=in_flight, verifications__isnull=True
     ).select_related("ticket__task")
     for revision in orphans:
+        if view is not None and revision.pk in view.revisions:
+            continue  # its verify_revision message is waiting or being handled
         v = get_or_create_verification(revision, task=own_task(revision), kind="own")
         if enqueue_verification(v):
             log.warning("sweeper: revision %s was never enqueued; enqueued %s", revision.pk, v)
             requeued.append(v.pk)
     return requeued
+
+
+def _age(then: Any, now: Any) -> str:
+    return f"{(now - then).total_seconds():.0f}s" if then else "unknown"

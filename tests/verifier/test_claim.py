@@ -1,4 +1,4 @@
-"""Claiming a verification: one live worker at a time, lost workers counted, given up after max attempts."""
+"""Claiming a verification: one live worker at a time, every delivery counted, failed after max attempts."""
 
 from __future__ import annotations
 
@@ -34,7 +34,23 @@ def test_first_claim_runs_and_marks_the_revision_verifying(verification):
     assert v.deadline_at > timezone.now() and v.policy["task"] == "mnist1d"
     v.revision.refresh_from_db()
     assert v.revision.status == "verifying"
-    assert job.claim(verification.pk, SETTINGS, POLICY).attempts == 1  # the same worker again: a retry
+    # the same worker again (a long-lived worker retrying a failing job) is one more attempt
+    assert job.claim(verification.pk, SETTINGS, POLICY).attempts == 2
+
+
+def test_one_long_lived_worker_runs_out_of_attempts(verification):
+    for attempt in range(1, SETTINGS.max_attempts + 1):
+        assert job.claim(verification.pk, SETTINGS, POLICY).attempts == attempt
+    assert job.claim(verification.pk, SETTINGS, POLICY) is None
+    v = Verification.objects.get(pk=verification.pk)
+    assert v.status == "failed" and v.error_code == "worker_lost" and v.finished_at is not None
+    assert "not a problem with your ticket" in v.reason and "gave up after 3 attempts" in v.error_detail
+
+
+def test_transient_retries_are_not_held_against_the_attempts(verification):
+    for retry in range(6):
+        v = job.claim(verification.pk, SETTINGS, POLICY, transient_retries=retry)
+        assert v is not None and v.attempts == retry + 1
 
 
 def test_a_live_worker_keeps_the_job(verification):
@@ -58,8 +74,22 @@ def test_given_up_after_max_attempts_with_the_last_error(verification):
         heartbeat_at=timezone.now() - timedelta(hours=1))
     assert job.claim(verification.pk, SETTINGS, POLICY) is None
     v = Verification.objects.get(pk=verification.pk)
-    assert v.status == "rejected" and v.error_code == "worker_lost"
-    assert "giving up after 3 attempts" in v.reason and "MemoryError" in v.reason
+    assert v.status == "failed" and v.error_code == "worker_lost"
+    assert "gave up after 3 attempts" in v.error_detail and "MemoryError" in v.error_detail
+    assert "MemoryError" not in v.reason  # the operator's details are not the submitter's sentence
     v.revision.refresh_from_db()
-    assert v.revision.status == "rejected"
+    assert v.revision.status == "pending"  # not the ticket's fault: neither published nor rejected
     assert job.claim(verification.pk, SETTINGS, POLICY) is None  # finished: nothing left to do
+
+
+def test_a_diverged_curve_is_stored_with_nulls():
+    import math
+
+    import numpy as np
+
+    point = {"iteration": 100, "val_loss": math.inf, "test_loss": float("nan"), "val_accuracy": np.float32(0.1),
+             "test_accuracy": 0.1}
+    clean = job._jsonable(point)
+    assert clean == {"iteration": 100, "val_loss": None, "test_loss": None, "val_accuracy": pytest.approx(0.1),
+                     "test_accuracy": 0.1}
+    assert job._last([point], "test_loss") is None
