@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True, help="folder for round-NN bundles")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _data_dir(p)
 
     p = sub.add_parser("submit", help="submit a bundle folder for verification")
     p.add_argument("path", type=Path)
@@ -86,12 +87,69 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="the token (default: read from stdin)")
     p.add_argument("--endpoint")
 
+    _data_parser(sub)
+
     p = sub.add_parser("compact", help="report how much smaller a ticket's dense equivalent is")
     p.add_argument("name")
     p.add_argument("--revision")
     _common(p)
     _cache(p)
     return parser
+
+
+def _data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, help="dataset folder, one subfolder per task (default: $TICKETHUB_DATA "
+                                                 "or ~/.cache/tickethub/datasets)")
+
+
+def _data_parser(sub: Any) -> None:
+    p = sub.add_parser("data", help="datasets: list where they are, download, verify by hash",
+                       description="Datasets: where each task's files are, whether they are there and match the "
+                                   "published sizes and hashes; download or verify them.")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    q = data_sub.add_parser("list", help="every task: folder, files, cached or not, sizes")
+    q.add_argument("--json", action="store_true")
+    _data_dir(q)
+    q = data_sub.add_parser("download", help="fetch a task's missing files (checked by hash) into the data dir")
+    q.add_argument("task")
+    q.add_argument("--base-url", help="fetch the files from BASE_URL/<file> instead of the public mirrors")
+    _data_dir(q)
+    q = data_sub.add_parser("verify", help="rehash a task's files against the published sizes and hashes")
+    q.add_argument("task", nargs="?", help="default: every task")
+    q.add_argument("--json", action="store_true")
+    _data_dir(q)
+
+
+def _print_data_status(st: Any) -> None:
+    state = "ready" if st.ready else ("downloads on first use" if st.downloadable else "generated on first use")
+    print(f"{st.task}: {state}, {st.size / 1e6:.1f} MB in {st.folder}")
+    print(f"  source: {st.source}")
+    for f in st.files:
+        size = f"{f.size:,}" if f.size is not None else "-"
+        want = f" of {f.expected_size:,}" if f.expected_size and f.size != f.expected_size else ""
+        print(f"  {f.state:<9} {f.name:<30} {size:>13}{want} bytes  {f.path}")
+        if f.detail and f.state == "mismatch":
+            print(f"            {f.detail}")
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from ticketclient import data, tasks
+
+    if args.data_command == "download":
+        print(f"{args.task}: fetching into {data.task_folder(args.task, data_dir=args.data_dir)} ...", flush=True)
+        _print_data_status(data.download(args.task, data_dir=args.data_dir, base_url=args.base_url))
+        return EXIT_OK
+    names = [args.task] if getattr(args, "task", None) else tasks.names
+    verify = args.data_command == "verify"
+    statuses = [(data.verify if verify else data.status)(name, data_dir=args.data_dir) for name in names]
+    if args.json:
+        print(json.dumps([st.to_dict() for st in statuses], indent=1))
+    else:
+        for st in statuses:
+            _print_data_status(st)
+    bad = [f for st in statuses for f in st.files if f.state == "mismatch" or (verify and f.state == "missing"
+                                                                               and st.downloadable)]
+    return EXIT_ERROR if verify and bad else EXIT_OK
 
 
 def _version() -> str:
@@ -233,11 +291,17 @@ def cmd_compact(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"pull": cmd_pull, "info": cmd_info, "find": cmd_find, "submit": cmd_submit, "status": cmd_status,
-            "login": cmd_login, "compact": cmd_compact}
+            "login": cmd_login, "compact": cmd_compact, "data": cmd_data}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "data_dir", None) is not None:  # every loader below reads it from the environment
+        import os
+
+        from ticketclient import constants
+
+        os.environ[constants.DATA_ENV] = str(args.data_dir)
     from ticketclient.errors import TicketError
 
     try:

@@ -43,6 +43,10 @@ class DatasetUnavailableError(TicketError):
     """A dataset is neither cached nor downloadable (offline, or no files where the user pointed)."""
 
 
+class DatasetChecksumError(DatasetUnavailableError):
+    """A dataset file (downloaded or placed by the user) is not the published file: wrong size or hash."""
+
+
 class HubError(TicketError):
     """An error talking to a ticket registry."""
 

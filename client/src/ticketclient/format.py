@@ -117,6 +117,21 @@ def _known_keys(d: Mapping[str, Any], cls: type, where: str) -> None:
                               f"unknown field {key!r:.60} (allowed: {', '.join(sorted(allowed))})")
 
 
+def _string_map(d: Mapping[str, Any], key: str, where: str, max_items: int = 8) -> dict[str, str] | None:
+    """An optional object of at most ``max_items`` short string keys and string values (null = absent)."""
+    value = d.get(key)
+    if value is None:
+        return None
+    value = _object(value, _path(where, key))
+    if len(value) > max_items:
+        raise BundleError("out_of_range", _path(where, key), f"at most {max_items} entries")
+    for k, v in value.items():
+        if not isinstance(k, str) or len(k) > 64 or not isinstance(v, str) or len(v) > 200:
+            raise BundleError("wrong_type", _path(where, key), "keys (64 characters at most) and values (200 at "
+                                                                "most) must be strings")
+    return dict(value)
+
+
 def _accuracy(d: Mapping[str, Any], key: str, where: str, default: Any = ...) -> Any:
     value = _float(d, key, where, default, low=0.0, high=1.0)
     return value
@@ -339,6 +354,8 @@ class Provenance:
     parent: str | None = None
     library: str | None = None
     notes: str | None = None
+    #: the data it was trained on: ``{"name": task, "sha256": ticketclient.data.TaskData.fingerprint}``
+    data: dict[str, str] | None = None
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "provenance") -> Provenance:
@@ -364,6 +381,7 @@ class Provenance:
             parent=_str(d, "parent", where, None, max_len=200),
             library=_str(d, "library", where, None, max_len=100),
             notes=_str(d, "notes", where, None, max_len=2000),
+            data=_string_map(d, "data", where),
         )
 
     def to_dict(self) -> dict[str, Any]:
