@@ -70,6 +70,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Under /api/ every error is the JSON {error, field, detail}; unhandled exceptions are logged.
+    "registry.common.middleware.ApiJsonErrorsMiddleware",
+    # Control characters in the URL or query, chunked bodies without a length: refused first.
+    "registry.common.middleware.RequestSanityMiddleware",
     # Refuse an oversized body from its Content-Length, before anything reads it.
     "registry.common.middleware.UploadLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -190,6 +194,13 @@ TICKETHUB_MAX_UPLOAD_BYTES = int(os.environ["TICKETHUB_MAX_UPLOAD_BYTES"]) if os
 # Non-file form fields (name, message) are small; files over this size spill to a temporary file.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", str(1024 * 1024)))
 FILE_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("FILE_UPLOAD_MAX_MEMORY_SIZE", str(8 * 1024 * 1024)))
+# The per-file limits are enforced while a part streams in (registry/tickets/uploads.py), then parts
+# stay in memory up to FILE_UPLOAD_MAX_MEMORY_SIZE and spill to a temporary file beyond.
+FILE_UPLOAD_HANDLERS = [
+    "registry.tickets.uploads.PartLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
 DATA_UPLOAD_MAX_NUMBER_FILES = 10
 
@@ -287,5 +298,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"registry": {"handlers": ["console"], "level": os.environ.get("TICKETHUB_LOG_LEVEL", "INFO")}},
+    "loggers": {
+        "registry": {"handlers": ["console"], "level": os.environ.get("TICKETHUB_LOG_LEVEL", "INFO")},
+        # Unhandled exceptions (500s) with their tracebacks, to stderr, whatever DEBUG is.
+        "django.request": {"handlers": ["console"], "level": "ERROR"},
+    },
 }

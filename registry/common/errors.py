@@ -84,3 +84,13 @@ def not_found_view(request, exception=None):
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
+
+
+def server_error_view(request):
+    """handler500: JSON under /api/, Django's page elsewhere. (The traceback is logged by django.request.)"""
+    if request.path.startswith("/api/"):
+        return json_error("server_error", "Internal server error; it was logged and will be looked at.",
+                          status.HTTP_500_INTERNAL_SERVER_ERROR)
+    from django.views.defaults import server_error
+
+    return server_error(request)

@@ -2,7 +2,7 @@
 
     GET  /api/v1/tasks/                                       tasks
     GET  /api/v1/tasks/{task}/
-    GET  /api/v1/tickets/?task=&architecture=&density_min=&density_max=&status=&owner=&search=&sort=&page=
+    GET  /api/v1/tickets/?task=&architecture=&density_min=&density_max=&status=&owner=&search=&winning=&sort=&page=
     POST /api/v1/tickets/                                     submit (multipart: name, config, init, mask)
     GET  /api/v1/tickets/{name}/
     POST /api/v1/tickets/{name}/withdraw/                     owner (or staff)
@@ -175,6 +175,11 @@ class TicketListSubmitApi(APIView):
         )
         owner = serializers.CharField(required=False)
         search = serializers.CharField(required=False, max_length=200)
+        winning = serializers.BooleanField(
+            required=False, allow_null=True, default=None,
+            help_text="true: only published tickets found winning (verified, matching the dense network, "
+                      "beating the controls); false: only published ones that are not winning.",
+        )
         sort = serializers.ChoiceField(
             required=False, default="newest",
             choices=[s for key in selectors.SORTS for s in (key, f"-{key}")],
@@ -237,7 +242,7 @@ class TicketListSubmitApi(APIView):
             selectors.TicketFilters(
                 task=f.get("task"), architecture=f.get("architecture"), density_min=f.get("density_min"),
                 density_max=f.get("density_max"), statuses=f.get("status") or (), owner=f.get("owner"),
-                search=f.get("search"), sort=f["sort"],
+                search=f.get("search"), sort=f["sort"], winning=f.get("winning"),
             )
         )
         paginator = PagePagination()
@@ -253,16 +258,43 @@ class TicketListSubmitApi(APIView):
         "measured from the mask; then the revision is stored and queued for verification.",
     )
     def post(self, request: Request) -> Response:
+        _refuse_repeated_fields(request)
+        name = _text_field(request, "name") or None
+        message = _text_field(request, "message") or ""
         upload = _read_upload(request)
-        name = request.data.get("name") or None
-        message = request.data.get("message") or ""
-        if name is not None and not isinstance(name, str):
-            raise ApiError("invalid_name", "The name must be a text field.", field="name")
-        submission = services.submit_bundle(user=request.user, upload=upload, name=name, message=str(message))
+        submission = services.submit_bundle(user=request.user, upload=upload, name=name, message=message)
         ticket = selectors.get_ticket(submission.ticket.name)
         context = {"request": request, "revision": submission.revision, "created_ticket": submission.created_ticket}
         body = self.TicketSubmitOutput(ticket, context=context).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+
+
+def _refuse_repeated_fields(request: Request) -> None:
+    """Two parts with the same field name would otherwise let the last one win silently."""
+    for source in (request.FILES, request.data):
+        getlist = getattr(source, "getlist", None)
+        if getlist is None:
+            continue
+        for key in source:
+            if len(getlist(key)) > 1:
+                raise ApiError("duplicate_field", f"The form field {key!r:.40} is given more than once; send each "
+                               "part once.", field=str(key)[:40])
+
+
+def _text_field(request: Request, key: str) -> str:
+    """A form text field, checked: a string without control characters or lone surrogates."""
+    from ticketclient.format import bad_character
+
+    value = request.data.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ApiError(f"invalid_{key}", f"The {key} must be a text field.", field=key)
+    bad = bad_character(value)
+    if bad:
+        raise ApiError("bad_character", f"The {key} contains the control character or lone surrogate {bad}.",
+                       field=key)
+    return value
 
 
 def _read_upload(request: Request) -> services.BundleUpload:

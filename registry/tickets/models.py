@@ -59,10 +59,31 @@ class Task(models.Model):
         return self.name
 
 
+_CONFUSABLE = str.maketrans({"0": "o", "1": "l", "-": None, "_": None, ".": None})
+
+
+def name_key(name: str) -> str:
+    """The look-alike class of a ticket name: lower-cased, without ``-``/``_``/``.``, 0 read as o and 1 as l.
+
+    Two tickets may not share a key, so ``lenet-mnist-1`` and ``LeNet_mnist_l`` cannot both exist.
+    """
+    return name.lower().translate(_CONFUSABLE)
+
+
+class TicketQuerySet(models.QuerySet):
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> Any:
+        objs = list(objs)
+        for obj in objs:  # bulk_create skips save(): set the look-alike key here too
+            obj.name_key = name_key(obj.name)
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class Ticket(models.Model):
     """A named lottery ticket (like a PyPI project): its revisions hold the files."""
 
     name = models.CharField(max_length=96, unique=True)
+    #: :func:`name_key` of the name (set on save); unique, so look-alike names cannot coexist.
+    name_key = models.CharField(max_length=96, unique=True, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tickets")
     task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="tickets")
     family = models.CharField(
@@ -85,6 +106,8 @@ class Ticket(models.Model):
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     withdrawn_reason = models.CharField(max_length=500, blank=True)
 
+    objects = TicketQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [
@@ -96,6 +119,13 @@ class Ticket(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.name_key = name_key(self.name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "name_key"}
+        super().save(*args, **kwargs)
 
     @property
     def is_published(self) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,12 +23,11 @@ from registry.common.errors import ApiError
 from registry.common.jsonable import jsonable
 from registry.tickets import blobs
 from registry.tickets.limits import get_limits
-from registry.tickets.models import BUNDLE_FILES, Revision, RevisionFile, Status, Task, Ticket
+from registry.tickets.models import BUNDLE_FILES, Revision, RevisionFile, Status, Task, Ticket, name_key
 
 logger = logging.getLogger("registry.tickets")
 
 NAME_MIN, NAME_MAX = 3, 96
-_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
 
 
 def validate_ticket_name(name: str) -> str:
@@ -38,8 +36,13 @@ def validate_ticket_name(name: str) -> str:
     Lowercase letters and digits, with ``.``, ``_`` and ``-`` inside; 3 to 96 characters; no ``--`` or
     ``..``; it starts and ends with a letter or digit (huggingface_hub refuses the rest client-side).
     """
+    from ticketclient.format import TICKET_NAME, bad_character
+
     if not isinstance(name, str) or not name:
         raise ApiError("invalid_name", "A ticket name is required (form field 'name').", field="name")
+    if bad_character(name):
+        raise ApiError("invalid_name", f"A ticket name may not contain control characters ({bad_character(name)}).",
+                       field="name")
     if not NAME_MIN <= len(name) <= NAME_MAX:
         raise ApiError(
             "invalid_name", f"A ticket name has {NAME_MIN} to {NAME_MAX} characters; {name!r} has {len(name)}.",
@@ -47,7 +50,7 @@ def validate_ticket_name(name: str) -> str:
         )
     if "--" in name or ".." in name:
         raise ApiError("invalid_name", f"A ticket name may not contain '--' or '..': {name!r}.", field="name")
-    if not _NAME_RE.match(name):
+    if not TICKET_NAME.fullmatch(name):  # fullmatch: "name\n" is not a name ("$" matches before a newline)
         raise ApiError(
             "invalid_name",
             f"A ticket name uses lowercase letters, digits and '.', '_', '-' inside, and starts and ends with "
@@ -55,6 +58,18 @@ def validate_ticket_name(name: str) -> str:
             field="name",
         )
     return name
+
+
+def confusable_check(name: str, *, owner: Any) -> None:
+    """409 when ``name`` is a look-alike of another user's ticket name (same :func:`name_key`)."""
+    twin = Ticket.objects.filter(name_key=name_key(name)).exclude(name=name).first()
+    if twin is not None:
+        raise ApiError(
+            "name_confusable",
+            f"The name {name!r} is too close to the existing ticket {twin.name!r} (names that differ only by "
+            f"case, '-', '_', '.', or 0/o and 1/l are the same name); choose another name.",
+            field="name", status_code=409,
+        )
 
 
 @dataclass(frozen=True)
@@ -185,6 +200,7 @@ def submit_bundle(*, user: Any, upload: BundleUpload, name: str | None = None, m
 def _lock_or_create_ticket(*, name: str, user: Any, task: Task) -> tuple[Ticket, Revision | None, bool]:
     ticket = Ticket.objects.select_for_update().filter(name=name).first()
     if ticket is None:
+        confusable_check(name, owner=user)
         try:
             with transaction.atomic():
                 ticket = Ticket.objects.create(name=name, owner=user, task=task, status=Status.PENDING)

@@ -323,6 +323,11 @@ class FailingOnMaskStorage(FileSystemStorage):
             raise OSError("simulated storage outage")
         return super()._save(name, content)
 
+    def exists(self, name):  # blobs.put_blob asks first (and writes filesystem blobs itself, atomically)
+        if self.fail_sha256 and name.endswith(self.fail_sha256):
+            raise OSError("simulated storage outage")
+        return super().exists(name)
+
 
 @pytest.mark.django_db(transaction=True)
 def test_storage_failure_mid_submission_leaves_no_rows_and_no_blobs(owner_client, submit, settings,
