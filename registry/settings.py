@@ -12,7 +12,9 @@ Every knob has a default that suits the local one-command run (SQLite under ``va
 - ``CACHE_URL`` / ``REDIS_URL`` a Redis cache for throttling (default: local memory)
 - ``TICKETHUB_MAX_UPLOAD_BYTES`` the largest request body accepted (413 before the body is read)
 - bundle limits: ``ticketclient.validation.Limits.from_env()`` (read at use, see tickets/limits.py)
-- ``TICKETHUB_THROTTLE_ANON``, ``_USER``, ``_SUBMIT``, ``_TOKENS`` DRF rates like ``100/min``
+- ``TICKETHUB_THROTTLE_ANON``, ``_USER``, ``_SUBMIT``, ``_TOKENS``, ``_SIGNUP`` DRF rates like ``100/min`` (per
+  account), ``_SUBMIT_IP``, ``_TOKENS_IP``, ``_SIGNUP_IP`` (per client IP); ``TICKETHUB_NUM_PROXIES`` proxies
+  in front (for the client IP); ``TICKETHUB_MAX_TOKENS_PER_USER``, ``TICKETHUB_MAX_QUEUED_PER_USER`` caps
 - ``TEST_DB_SUFFIX``          gives a pytest run its own test database (test_lottery_hub_<suffix>)
 """
 
@@ -259,17 +261,29 @@ REST_FRAMEWORK = {
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
         "rest_framework.throttling.ScopedRateThrottle",
+        "registry.common.throttling.ScopedIPRateThrottle",
     ],
+    # Per account (scope) and per client IP (scope_ip): registry/common/throttling.py.
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("TICKETHUB_THROTTLE_ANON", "300/min"),
         "user": os.environ.get("TICKETHUB_THROTTLE_USER", "1200/min"),
         "submit": os.environ.get("TICKETHUB_THROTTLE_SUBMIT", "60/hour"),
+        "submit_ip": os.environ.get("TICKETHUB_THROTTLE_SUBMIT_IP", "120/hour"),
         "tokens": os.environ.get("TICKETHUB_THROTTLE_TOKENS", "60/hour"),
+        "tokens_ip": os.environ.get("TICKETHUB_THROTTLE_TOKENS_IP", "120/hour"),
+        "signup": os.environ.get("TICKETHUB_THROTTLE_SIGNUP", "20/hour"),
+        "signup_ip": os.environ.get("TICKETHUB_THROTTLE_SIGNUP_IP", "20/hour"),
     },
+    # Client IP for the per-IP rates: REMOTE_ADDR, or the X-Forwarded-For entry added by our own proxies.
+    "NUM_PROXIES": int(os.environ.get("TICKETHUB_NUM_PROXIES", "0")),
     "EXCEPTION_HANDLER": "registry.common.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+
+#: Active API tokens one account may hold, and its submissions waiting for (or in) verification.
+TICKETHUB_MAX_TOKENS_PER_USER = int(os.environ.get("TICKETHUB_MAX_TOKENS_PER_USER", "20"))
+TICKETHUB_MAX_QUEUED_PER_USER = int(os.environ.get("TICKETHUB_MAX_QUEUED_PER_USER", "10"))
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Open lottery-ticket hub API",

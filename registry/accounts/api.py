@@ -29,7 +29,7 @@ class TokenOutput(serializers.ModelSerializer):
 class RegisterApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
-    throttle_scope = "tokens"
+    throttle_scope = "signup"  # per IP (and per "account", i.e. the same IP, for anonymous requests)
 
     class RegisterInput(serializers.Serializer):
         username = serializers.RegexField(r"^[A-Za-z0-9_.-]{3,40}$", max_length=40)

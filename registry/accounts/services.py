@@ -40,6 +40,12 @@ def register_user(*, username: str, password: str, email: str = ""):
 
 
 def create_token(*, user, name: str) -> IssuedToken:
+    from django.conf import settings
+
+    cap = settings.TICKETHUB_MAX_TOKENS_PER_USER
+    if ApiToken.objects.filter(user=user, revoked_at__isnull=True).count() >= cap:
+        raise ApiError("too_many_tokens", f"You have {cap} active tokens, the most one account may hold; revoke "
+                       "one you no longer use first.", field="name", status_code=409)
     if ApiToken.objects.filter(user=user, name=name, revoked_at__isnull=True).exists():
         raise ApiError("token_name_taken", f"You already have an active token named {name!r}.", field="name", status_code=409)
     key = new_key()

@@ -146,6 +146,7 @@ def submit_bundle(*, user: Any, upload: BundleUpload, name: str | None = None, m
     created_blobs: list[str] = []
     try:
         with transaction.atomic():
+            _check_queue_cap(user)
             ticket, parent, created_ticket = _lock_or_create_ticket(name=name, user=user, task=task)
             if parent is not None:
                 parent_digests = dict(parent.files.values_list("path", "sha256"))
@@ -195,6 +196,26 @@ def submit_bundle(*, user: Any, upload: BundleUpload, name: str | None = None, m
         raise
     logger.info("stored %s revision %s (%s) by %s", name, revision.number, revision.commit, user)
     return Submission(ticket=ticket, revision=revision, created_ticket=created_ticket)
+
+
+def _check_queue_cap(user: Any) -> None:
+    """429 when ``user`` already has ``TICKETHUB_MAX_QUEUED_PER_USER`` revisions pending or verifying.
+
+    The user's row is locked first, so concurrent submissions of one account are counted one at a time.
+    """
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    cap = settings.TICKETHUB_MAX_QUEUED_PER_USER
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    queued = Revision.objects.filter(created_by=user, status__in=[Status.PENDING, Status.VERIFYING]).count()
+    if queued >= cap:
+        raise ApiError(
+            "too_many_queued",
+            f"You have {queued} submissions waiting for verification (the most one account may have queued is "
+            f"{cap}); submit again when some have finished.",
+            status_code=429,
+        )
 
 
 def _lock_or_create_ticket(*, name: str, user: Any, task: Task) -> tuple[Ticket, Revision | None, bool]:
