@@ -22,6 +22,7 @@ from registry.catalog import plots, selectors
 from registry.catalog.architecture import layer_rows
 from registry.catalog.forms import SORT_CHOICES, STATUS_CHOICES, CatalogFilterForm, SignUpForm, TokenForm
 from registry.common.errors import ApiError
+from registry.common.throttling import web_throttle_wait
 from registry.tickets.models import Revision, Status, Task, Ticket
 from registry.verifications.models import Verification, VerificationRun
 from registry.verifications.selectors import is_admin
@@ -218,6 +219,9 @@ def curves_plot(request: HttpRequest, name: str, verification_id: int) -> HttpRe
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     form = SignUpForm(request.POST or None)
+    if request.method == "POST" and (wait := web_throttle_wait(request, "signup")) is not None:
+        form.add_error(None, f"Too many sign-ups from your address; try again in {int(wait) + 1} seconds.")
+        return render(request, "catalog/signup.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
         try:
             user = account_services.register_user(username=form.cleaned_data["username"],
