@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,6 +30,10 @@ class RevisionVerificationsView(generics.ListAPIView):
     pagination_class = None
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request, no commit
+            from registry.verifications.models import Verification
+
+            return Verification.objects.none()
         return selectors.verifications_of_revision(self.request.user, self.kwargs["commit"])
 
 
@@ -58,6 +63,10 @@ class VerificationPolicyView(APIView):
 
     permission_classes = [permissions.AllowAny]
 
+    @extend_schema(
+        parameters=[OpenApiParameter("task", str, required=False, description="The policy as applied to a task.")],
+        responses={200: OpenApiTypes.OBJECT}, summary="The verification policy in force",
+    )
     def get(self, request: Request) -> Response:
         from verifier.policy import current_policy
 
