@@ -22,7 +22,8 @@ the ticket's owner and staff (``Authorization: Bearer <registry token>``); withd
 who asks (their files were public). An invalid token is a 401.
 
 Each revision also has a generated ``verification.json`` (the verification summary: policy, decision,
-runs) once its verification has finished. Downloads are counted once per GET of ``config.json``.
+runs) once its verification has finished, and a verified or rejected one a model card ``README.md``
+(registry.catalog.modelcard: Hugging Face front matter, verdict, controls, dense comparison, recipe). Downloads are counted once per GET of ``config.json``.
 """
 
 from __future__ import annotations
@@ -254,11 +255,31 @@ def verification_document(revision: Revision, verification: Any = _UNSET) -> byt
     return json.dumps(document, sort_keys=True, indent=1).encode()
 
 
-def revision_files(revision: Revision) -> list[HubFile]:
+def base_url(request: HttpRequest) -> str:
+    """The registry's address as this request names it (the model card's pull snippets use it)."""
+    return request.build_absolute_uri("/").rstrip("/")
+
+
+def generated_files(revision: Revision, verification: Any, base: str | None) -> list[HubFile]:
+    """The files made from the finished verification: ``verification.json`` and, for a verified or
+    rejected one, the model card ``README.md`` (registry.catalog.modelcard; deterministic bytes)."""
+    document = verification_document(revision, verification)
+    if document is None:
+        return []
+    files = [HubFile(VERIFICATION_FILE, sha256_hex(document), len(document), document)]
+    if base is not None and verification.status in ("verified", "rejected") and apps.is_installed("registry.catalog"):
+        from registry.catalog.modelcard import CARD_FILE, model_card
+
+        card = model_card(revision, verification, base_url=base)
+        files.append(HubFile(CARD_FILE, sha256_hex(card), len(card), card))
+    return files
+
+
+def revision_files(revision: Revision, base: str | None = None) -> list[HubFile]:
+    """Every file the protocol serves for ``revision``: the stored ones and the generated ones (the model
+    card only when ``base``, the registry's address, is given)."""
     files = [HubFile(f.path, f.sha256, f.size) for f in RevisionFile.objects.filter(revision=revision)]
-    document = verification_document(revision)
-    if document is not None:
-        files.append(HubFile(VERIFICATION_FILE, sha256_hex(document), len(document), document))
+    files += generated_files(revision, finished_verifications([revision]).get(revision.pk), base)
     return sorted(files, key=lambda f: f.path)
 
 
@@ -328,7 +349,7 @@ def model_info(request: HttpRequest, name: str, revision: str = "main") -> JsonR
     """``GET /api/models/<name>[/revision/<rev>]``."""
     ticket = _ticket(name)
     found = _revision(request, ticket, revision)
-    return JsonResponse(model_dict(ticket, found, revision_files(found)))
+    return JsonResponse(model_dict(ticket, found, revision_files(found, base_url(request))))
 
 
 @hub_view(["GET"])
@@ -339,7 +360,7 @@ def tree(request: HttpRequest, name: str, revision: str) -> JsonResponse:
     entries = [
         {"type": "file", "path": f.path, "oid": f.sha256, "size": f.size,
          "lfs": {"oid": f.sha256, "size": f.size, "pointerSize": LFS_POINTER_SIZE}}
-        for f in revision_files(found)
+        for f in revision_files(found, base_url(request))
     ]
     return JsonResponse(entries, safe=False)
 
@@ -352,11 +373,12 @@ def resolve(request: HttpRequest, name: str, revision: str, path: str) -> HttpRe
     """``HEAD|GET /<name>/resolve/<rev>/<path>``: a file with X-Repo-Commit and ETag (its sha256)."""
     ticket = _ticket(name)
     found = _revision(request, ticket, revision)
-    hub_file = next((f for f in revision_files(found) if f.path == path), None)
+    hub_file = next((f for f in revision_files(found, base_url(request)) if f.path == path), None)
     if hub_file is None:
         raise HubError(404, "EntryNotFound", f"Revision {found.commit} of {ticket.name!r} has no file {path!r}.",
                        slug="file_not_found")
-    content_type = "application/json" if path.endswith(".json") else "application/octet-stream"
+    content_type = ("application/json" if path.endswith(".json") else
+                    "text/markdown; charset=utf-8" if path.endswith(".md") else "application/octet-stream")
     if request.method == "HEAD":
         response = HttpResponse(content_type=content_type)
     elif hub_file.content is not None:
@@ -478,9 +500,7 @@ def list_models(request: HttpRequest) -> JsonResponse:
     body = []
     for revision in rows:
         files = files_by_revision.get(revision.pk, [])
-        document = verification_document(revision, verifications.get(revision.pk))
-        if document is not None:
-            files.append(HubFile(VERIFICATION_FILE, sha256_hex(document), len(document), document))
+        files += generated_files(revision, verifications.get(revision.pk), base_url(request))
         body.append(model_dict(revision.ticket, revision, sorted(files, key=lambda f: f.path)))
     response = JsonResponse(body, safe=False)
     if has_next:

@@ -22,7 +22,6 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticatedOrReadOnly
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -134,6 +133,16 @@ class TicketDetailOutput(TicketOutput):
         return _abs(self.context["request"], "ticket-revisions", name=obj.name)
 
 
+def _page_of(name: str, item: type[serializers.Serializer]) -> serializers.Serializer:
+    """The schema of one page of ``item``: ``{count, next, previous, results}`` (PagePagination)."""
+    return inline_serializer(name, {
+        "count": serializers.IntegerField(),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": item(many=True),
+    })
+
+
 # --- tasks --------------------------------------------------------------------------------------------
 
 
@@ -231,7 +240,8 @@ class TicketListSubmitApi(APIView):
 
     @extend_schema(
         parameters=[TicketFilterInput],
-        responses={200: TicketOutput(many=True)},
+        responses={200: _page_of("PaginatedTicketList", TicketOutput)},
+        operation_id="tickets_list",
         summary="List tickets (filter, search, sort, paginate)",
     )
     def get(self, request: Request) -> Response:
@@ -356,11 +366,17 @@ class TicketWithdrawApi(APIView):
 class RevisionListApi(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: RevisionSummaryOutput(many=True)}, summary="A ticket's revisions, newest first")
+    @extend_schema(
+        responses={200: _page_of("PaginatedRevisionList", RevisionSummaryOutput)},
+        operation_id="tickets_revisions_list",
+        parameters=[OpenApiParameter("page", int, required=False),
+                    OpenApiParameter("page_size", int, required=False, description="At most 100.")],
+        summary="A ticket's revisions, newest first",
+    )
     def get(self, request: Request, name: str) -> Response:
         ticket = selectors.get_ticket(name)
         revisions = ticket.revisions.select_related("ticket").order_by("-number")
-        paginator = PageNumberPagination()
+        paginator = PagePagination()
         paginator.page_size = 50
         page = paginator.paginate_queryset(revisions, request, view=self)
         data = RevisionSummaryOutput(page, many=True, context={"request": request}).data

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import F, Q, QuerySet
+from django.apps import apps
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
 from registry.common.errors import ApiError
@@ -52,6 +53,9 @@ class TicketFilters:
     owner: str | None = None
     search: str | None = None
     sort: str = "newest"
+    #: True: only tickets whose served (latest verified) revision was found winning; False: only published
+    #: ones that are not winning; None: no condition.
+    winning: bool | None = None
 
 
 def ticket_list(filters: TicketFilters) -> QuerySet[Ticket]:
@@ -77,7 +81,23 @@ def ticket_list(filters: TicketFilters) -> QuerySet[Ticket]:
                 Q(name__icontains=word) | Q(family__icontains=word) | Q(task__name__icontains=word)
                 | Q(owner__username__iexact=word)
             )
+    if filters.winning is not None:
+        qs = _winning(qs, filters.winning)
     return qs.order_by(*_sort_terms(filters.sort))
+
+
+def _winning(qs: QuerySet[Ticket], winning: bool) -> QuerySet[Ticket]:
+    """Published tickets whose served revision (the latest verified one) has a winning own verification
+    (``winning``) or has not (``not winning``)."""
+    qs = qs.filter(status=Status.VERIFIED)
+    if not apps.is_installed("registry.verifications"):
+        return qs if not winning else qs.none()
+    from registry.verifications.models import Verification
+
+    served = Revision.objects.filter(ticket=OuterRef("pk"), status=Status.VERIFIED).order_by("-number").values("pk")[:1]
+    won = Verification.objects.filter(revision=OuterRef("served"), kind=Verification.Kind.OWN, winning=True)
+    qs = qs.annotate(served=Subquery(served)).annotate(won=Exists(won))
+    return qs.filter(won=winning)
 
 
 def get_ticket(name: str) -> Ticket:

@@ -137,7 +137,9 @@ def registry_tasks(transactional_db) -> None:
 
 @pytest.fixture
 def publish(registry_tasks, make_bundle, make_user, make_revision) -> Callable:
-    """``publish(name, density=, accuracy=, status="verified", owner=, task=)`` -> (revision, BundleBytes).
+    """``publish(name, density=, accuracy=, status="verified", owner=, task=, winning=)`` -> (revision, BundleBytes).
+
+    A verified record is winning unless ``winning=False``.
 
     Stores a real bundle (made by the shared bundle factory) as a revision, then records a finished
     own-task verification (what a worker writes) and the status through the registry's service, unless
@@ -151,14 +153,15 @@ def publish(registry_tasks, make_bundle, make_user, make_revision) -> Callable:
     from registry.verifications.models import Verification, VerificationRun
 
     def make(name: str, *, density: float = 0.2, accuracy: float = 0.6, status: str = Status.VERIFIED, owner=None,
-             task: str = "mnist1d", seed: int = 0, bundle=None):
+             task: str = "mnist1d", seed: int = 0, bundle=None, winning: bool | None = None):
         b = bundle or make_bundle(task=task, density=density, seed=seed, accuracy=accuracy)
         measured = TicketBundle.from_bytes(config=b.config, init=b.init, mask=b.mask).density
         revision = make_revision(name, b.by_path(), status=Status.PENDING, owner=owner, task=task,
                                  density=measured, verified_accuracy=None)
         if status in (Status.VERIFIED, Status.REJECTED):
             verification = Verification.objects.create(
-                revision=revision, task=task, kind="own", status=status, winning=status == Status.VERIFIED,
+                revision=revision, task=task, kind="own", status=status,
+                winning=(status == Status.VERIFIED) if winning is None else (winning and status == Status.VERIFIED),
                 reason="test record", policy={"seeds": 1, "statistic": "median", "tolerance": 0.03},
                 decision={"verified": status == Status.VERIFIED, "ticket_statistic": accuracy, "tolerance": 0.03,
                           "control_statistics": {"random_mask": accuracy - 0.1}},

@@ -58,6 +58,7 @@ def test_request_counts_cold_warm_pinned_offline(publish, hub_env, request_log, 
     ticketclient.pull("mlp-mnist1d-20pct", **hub_env)
     counts["cold"] = len(hub_requests(request_log))
     cold_gets = [p for m, p in hub_requests(request_log) if m == "GET" and "/resolve/" in p]
+    assert [m for m, _ in hub_requests(request_log)] == ["GET"] * 5  # no HEAD
 
     request_log.clear()
     warm = ticketclient.pull("mlp-mnist1d-20pct", **hub_env)
@@ -77,7 +78,8 @@ def test_request_counts_cold_warm_pinned_offline(publish, hub_env, request_log, 
 
     with capsys.disabled():
         print(f"\nrequest counts (4 files): {counts}")
-    assert counts == {"cold": 1 + 2 * 4, "warm": 1, "pinned": 0, "offline": 0}
+    # cold: one metadata round trip, then one GET per file (no HEAD: the model info carries sha256 and size)
+    assert counts == {"cold": 1 + 4, "warm": 1, "pinned": 0, "offline": 0}
     assert len(cold_gets) == 4
     assert Ticket.objects.get(name="mlp-mnist1d-20pct").downloads == 1  # only the cold pull downloaded
 
@@ -218,3 +220,55 @@ def test_an_unreachable_registry_falls_back_to_the_cache(publish, hub_env) -> No
     ticketclient.pull("mlp-mnist1d-20pct", **hub_env)
     stale = ticketclient.pull("mlp-mnist1d-20pct", **down)
     assert stale.commit == revision.commit and stale.source == "cache" and stale.status is None
+
+
+def test_files_land_in_the_huggingface_hub_cache_layout(publish, hub_env) -> None:
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    revision, bundle = publish("mlp-mnist1d-20pct")
+    ticket = ticketclient.pull("mlp-mnist1d-20pct", **hub_env)
+    cache = hub_env["cache_dir"]
+    storage = cache / "models--mlp-mnist1d-20pct"
+    for path, sha in ticket.sha256.items():
+        link = storage / "snapshots" / revision.commit / path
+        assert link.is_symlink() and link.resolve() == (storage / "blobs" / sha).resolve()
+        assert try_to_load_from_cache("mlp-mnist1d-20pct", path, cache_dir=cache, revision=revision.commit) \
+            == str(link)
+        # huggingface_hub itself serves it from the cache, offline
+        assert hf_hub_download("mlp-mnist1d-20pct", path, revision=revision.commit, cache_dir=cache,
+                               local_files_only=True) == str(link)
+    assert not list((storage / "blobs").glob("*.incomplete"))
+
+
+def test_pull_by_task_follows_every_page_past_100_tickets(make_revision, registry_tasks, hub_env,
+                                                          request_log) -> None:
+    import itertools
+
+    from ticketclient import hub
+
+    files = {"config.json": b"{}", "init.safetensors": b"i", "mask.safetensors": b"m"}
+    for k in range(250):
+        make_revision(f"many-{k:03d}", files, density=0.05, verified_accuracy=0.5 + k / 1000)
+    settings = hub.HubSettings.resolve(endpoint=hub_env["endpoint"], cache_dir=hub_env["cache_dir"])
+    request_log.clear()
+    # islice bounds the test: before the fix the client asked for page 1 again and again, forever
+    listed = [m["id"] for m in itertools.islice(hub.list_models(settings, task="mnist1d"), 1000)]
+    assert len(listed) == 250 and len(set(listed)) == 250
+    assert listed[0] == "many-249"
+    assert len([p for _, p in request_log if p == "/api/models"]) == 3  # pages of 100, 100, 50
+
+
+def test_pull_by_task_picks_among_winning_tickets_unless_told_otherwise(publish, hub_env) -> None:
+    publish("not-winning-best", density=0.05, accuracy=0.80, seed=1, winning=False)
+    publish("winning-second", density=0.05, accuracy=0.70, seed=2)
+    publish("rejected-third", density=0.05, accuracy=0.90, seed=3, status=Status.REJECTED)
+
+    assert ticketclient.pull(task="mnist1d", **hub_env).name == "winning-second"
+    assert ticketclient.pull(task="mnist1d", winning=None, **hub_env).name == "not-winning-best"
+    assert ticketclient.pull(task="mnist1d", winning=False, **hub_env).name == "not-winning-best"
+    # offline, the same rule over the cache (verification.json carries winning)
+    assert ticketclient.pull(task="mnist1d", offline=True, **hub_env).name == "winning-second"
+    assert ticketclient.pull(task="mnist1d", winning=None, offline=True, **hub_env).name == "not-winning-best"
+    Ticket.objects.filter(name="winning-second").update(status=Status.WITHDRAWN)
+    with pytest.raises(TicketNotFoundError, match="winning=None"):
+        ticketclient.pull(task="mnist1d", **hub_env)

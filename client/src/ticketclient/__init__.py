@@ -23,20 +23,26 @@ if TYPE_CHECKING:  # pragma: no cover
     from ticketclient.ticket import Ticket
 
 __all__ = [
-    "PICK_RULE", "Ticket", "find", "login", "pull", "status", "submit", "wait", "whoami", "withdraw",
+    "PICK_RULE", "Ticket", "find", "list_tickets", "login", "pull", "status", "submit", "unmask", "wait",
+    "whoami", "withdraw",
 ]
 
 #: How ``pull(task=..., max_density=...)`` chooses (see :func:`ticketclient.hub.pick_best`).
-PICK_RULE = ("among published tickets of the task whose measured density is <= max_density: the highest "
-             "verified accuracy; ties go to the lower density, then to the newest revision")
+PICK_RULE = ("among published winning tickets of the task (winning=None: every published one) whose measured "
+             "density is <= max_density: the highest verified accuracy; ties go to the lower density, then to "
+             "the newest revision")
 
 
 def pull(name: str | None = None, revision: str | None = None, *, task: str | None = None,
-         max_density: float | None = None, include_unpublished: bool = False, endpoint: str | None = None,
-         token: str | None = None, cache_dir: str | os.PathLike | None = None,
+         max_density: float | None = None, winning: bool | None = True, include_unpublished: bool = False,
+         endpoint: str | None = None, token: str | None = None, cache_dir: str | os.PathLike | None = None,
          offline: bool | None = None) -> Ticket:
     """Pull a ticket by name (at ``revision``: None = its latest verified revision, or a 40-hex commit id),
     or the best verified ticket of ``task`` under ``max_density`` (rule: :data:`PICK_RULE`).
+
+    By task, only *winning* tickets (verified, matching the dense network and beating the controls) are
+    candidates; ``winning=None`` accepts every published ticket, ``winning=False`` only verified tickets
+    that are not winning.
 
     Files go to (and come from) the huggingface_hub cache (``cache_dir``, ``TICKETHUB_CACHE``); the sha256
     of every file is checked against the registry's record. Only published tickets are pulled unless
@@ -63,17 +69,21 @@ def pull(name: str | None = None, revision: str | None = None, *, task: str | No
         raise ValueError("pull(task=...) picks among published tickets; revision= and include_unpublished= "
                          "apply to pulls by name")
     if settings.offline:
-        return _pick_from_cache(settings, task, max_density)
+        return _pick_from_cache(settings, task, max_density, winning)
     candidates = list(hub.list_models(settings, task=task, max_density=max_density))
-    best = hub.pick_best(candidates, max_density=max_density)
+    if winning is not None:
+        candidates = hub.with_winning(settings, candidates, task=task, winning=winning)
+    best = hub.pick_best(candidates, max_density=max_density, winning=winning)
     if best is None:
         under = f" with density <= {max_density}" if max_density is not None else ""
-        raise TicketNotFoundError(f"No published ticket for task {task!r}{under} on {settings.endpoint}.")
+        kind = {True: "winning", False: "verified, not winning", None: "published"}[winning]
+        hint = " (winning=None accepts every published ticket)" if winning is True else ""
+        raise TicketNotFoundError(f"No {kind} ticket for task {task!r}{under} on {settings.endpoint}{hint}.")
     pulled = hub.pull_files(best["id"], best["sha"], settings=settings, info=best, main_commit=True)
     return Ticket.from_pulled(pulled)
 
 
-def _pick_from_cache(settings: Any, task: str, max_density: float | None) -> Ticket:
+def _pick_from_cache(settings: Any, task: str, max_density: float | None, winning: bool | None = True) -> Ticket:
     """Offline pull by task: the same rule over the tickets in the cache (their verification.json)."""
     from ticketclient import hub
     from ticketclient.errors import OfflineError
@@ -87,10 +97,12 @@ def _pick_from_cache(settings: Any, task: str, max_density: float | None) -> Tic
         candidates.append({"id": t.name, "sha": t.commit, "_ticket": t, "ticket": {
             "published": bool(t.verification.get("verified")), "verified_accuracy": t.verified_accuracy,
             "density": t.density, "created_at": t.verification.get("finished_at") or "",
+            "winning": bool(t.verification.get("winning")) and bool(t.verification.get("verified")),
         }})
-    best = hub.pick_best(candidates, max_density=max_density)
+    best = hub.pick_best(candidates, max_density=max_density, winning=winning)
     if best is None:
-        raise OfflineError(f"Offline, and no verified ticket for task {task!r} under density {max_density} is in "
+        kind = {True: "winning", False: "verified, not winning", None: "verified"}[winning]
+        raise OfflineError(f"Offline, and no {kind} ticket for task {task!r} under density {max_density} is in "
                            f"the cache at {settings.cache_dir}.")
     return best["_ticket"]
 
@@ -137,20 +149,84 @@ def withdraw(name: str, *, reason: str = "", token: str | None = None, endpoint:
     return api.withdraw(name, reason=reason, token=token, endpoint=endpoint)
 
 
-def find(task: str, architecture: dict[str, Any] | None = None, *, rounds: int = 5, out_dir: str | Path | None = None,
-         seed: int = 0, progress: bool = True, **kwargs: Any) -> list[Any]:
-    """Run iterative magnitude pruning on ``task``; one ``TicketBundle`` per round (``pruning.find_ticket``)."""
-    from ticketclient import pruning, spec, tasks
+def list_tickets(*, task: str | None = None, architecture: str | None = None, search: str | None = None,
+                 density_min: float | None = None, density_max: float | None = None, status: str | None = None,
+                 owner: str | None = None, winning: bool | None = None, sort: str = "accuracy",
+                 limit: int | None = 100, token: str | None = None, endpoint: str | None = None) -> list[dict[str, Any]]:
+    """Tickets in the registry's catalog (``GET /api/v1/tickets/``, every page up to ``limit``); each a dict
+    with name, task, architecture, status, density, verified_accuracy, owner... See :func:`api.list_tickets`."""
+    from ticketclient import api
 
+    return list(api.list_tickets(task=task, architecture=architecture, search=search, density_min=density_min,
+                                 density_max=density_max, status=status, owner=owner, winning=winning, sort=sort,
+                                 limit=limit, token=token, endpoint=endpoint))
+
+
+def unmask(model: Any) -> Any:
+    """A plain dense-storage module from a masked one (``Ticket.model()``): see :func:`interop.unmask`."""
+    from ticketclient.interop import unmask as _unmask
+
+    return _unmask(model)
+
+
+def default_recipe(task: str, architecture: dict[str, Any] | None = None) -> Any:
+    """The recipe ``find`` uses on ``task`` when none is given: the task's own (``TaskInfo.default_recipe``)
+    for its default family, else the architecture family's; a layer-list architecture has none (ValueError)."""
+    from ticketclient import format as fmt
+    from ticketclient import spec, tasks
+
+    info = tasks.get(task)
+    arch = dict(architecture) if architecture else info.default_architecture
+    family = arch.get("family")
+    if family is None:
+        raise ValueError("An architecture given as a layer list has no default recipe: pass recipe= "
+                         "(a ticketclient.format.Recipe), or use a family architecture "
+                         f"(known families: {', '.join(spec.FAMILIES)}).")
+    if family not in spec.FAMILIES:
+        raise ValueError(f"unknown architecture family {family!r} (known: {', '.join(spec.FAMILIES)})")
+    task_recipe = getattr(info, "default_recipe", None)
+    if task_recipe and family == info.default_family:
+        return fmt.Recipe.from_dict({**spec.FAMILIES[family].recipe, **dict(task_recipe)})
+    return spec.FAMILIES[family].default_recipe
+
+
+def default_strategy(architecture: dict[str, Any]) -> Any:
+    """The pruning ``find`` uses when none is given: the family's ``default_pruning`` (layer-wise for
+    LeNet/Conv, global for VGG/ResNet); layer-wise 20%/10% for a layer list."""
+    from ticketclient import pruning, spec
+
+    family = architecture.get("family")
+    if family in spec.FAMILIES:
+        return pruning.strategy_from_dict(spec.FAMILIES[family].default_pruning)
+    return pruning.Layerwise(0.2, 0.1)
+
+
+def find(task: str, architecture: dict[str, Any] | None = None, *, rounds: int = 5, out_dir: str | Path | None = None,
+         seed: int = 0, progress: bool = True, threads: int | None = None, **kwargs: Any) -> list[Any]:
+    """Run iterative magnitude pruning on ``task``; one ``TicketBundle`` per round (``pruning.find_ticket``).
+
+    Without ``recipe=``, the task's default recipe (:func:`default_recipe`); without ``strategy=``, the
+    family's default pruning (:func:`default_strategy`). A layer-list architecture needs ``recipe=``. On the
+    CPU the torch thread count is chosen from the network's size (``threads=`` or TICKETHUB_TORCH_THREADS
+    override it).
+    """
+    from ticketclient import pruning, spec, tasks  # noqa: F401
+    from ticketclient.threads import torch_threads, train_device
+
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
     info = tasks.get(task)
     arch = dict(architecture) if architecture else spec.default_architecture(info.default_family, info.default_args)
     recipe = kwargs.pop("recipe", None)
     if recipe is None:
-        if "family" not in arch:
-            raise ValueError("find() with a layer-list architecture needs recipe= (a format.Recipe)")
-        recipe = spec.FAMILIES[arch["family"]].default_recipe
-    return pruning.find_ticket(task, arch, recipe, rounds=rounds, seed=seed, out_dir=out_dir, progress=progress,
-                               **kwargs)
+        recipe = default_recipe(task, arch)
+    if kwargs.get("strategy") is None:
+        kwargs["strategy"] = default_strategy(arch)
+    resolved = spec.resolve(arch, input_shape=tuple(info.input_shape), num_classes=int(info.num_classes))
+    device = kwargs.pop("device", None)
+    with torch_threads(None, recipe, device=device, threads=threads, arch=resolved):
+        return pruning.find_ticket(task, arch, recipe, rounds=rounds, seed=seed, out_dir=out_dir,
+                                   progress=progress, device=train_device(device), **kwargs)
 
 
 def __getattr__(name: str) -> Any:
@@ -158,4 +234,8 @@ def __getattr__(name: str) -> Any:
         from ticketclient.ticket import Ticket
 
         return Ticket
+    if name == "TrainedTicket":
+        from ticketclient.ticket import TrainedTicket
+
+        return TrainedTicket
     raise AttributeError(f"module 'ticketclient' has no attribute {name!r}")

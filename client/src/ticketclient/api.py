@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,9 @@ from ticketclient.errors import (
 )
 
 _TIMEOUT = 60.0
-FINAL = ("verified", "rejected")
+#: Final states of a verification: the two verdicts, and ``failed`` (the hub could not finish it: not the
+#: ticket's fault; the record's ``reason`` says so to the submitter).
+FINAL = ("verified", "rejected", "failed")
 
 
 # --- settings and the token file ----------------------------------------------------------------------
@@ -154,6 +156,28 @@ def _bundle_bytes(path_or_bundle: Any) -> dict[str, bytes]:
     return bundle_to_bytes(bundle)
 
 
+def _config_name(config: bytes) -> str | None:
+    """The ``name`` in config.json bytes, if any."""
+    import json
+
+    try:
+        value = json.loads(config).get("name")
+    except (ValueError, AttributeError):
+        return None
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _suggest_name(validated: Any) -> str:
+    """A name in the catalog's style: ``<family>-<task>-<density>pct``."""
+    if validated is None:
+        return "my-ticket"
+    arch = getattr(validated.config, "architecture", None) or {}
+    family = (arch.get("family") if isinstance(arch, dict) else None) or "custom"
+    pct = float(validated.density) * 100
+    return f"{family}-{validated.config.task}-{pct:.2g}pct" if pct < 10 else \
+        f"{family}-{validated.config.task}-{pct:.0f}pct"
+
+
 def bundle_to_bytes(bundle: Any) -> dict[str, bytes]:
     config, init, mask = bundle.to_bytes()
     return {"config": config, "init": init, "mask": mask}
@@ -172,10 +196,16 @@ def submit(path_or_bundle: Any, *, name: str | None = None, message: str = "", t
         raise UnauthorizedError("Submitting needs a registry token: pass token=, set TICKETHUB_TOKEN, or run "
                                 "`ticket login`.")
     parts = _bundle_bytes(path_or_bundle)
+    validated = None
     if validate:
         from ticketclient import validation
 
-        validation.validate_bundle(config=parts["config"], init=parts["init"], mask=parts["mask"])
+        validated = validation.validate_bundle(config=parts["config"], init=parts["init"], mask=parts["mask"])
+    if not name:
+        name = _config_name(parts["config"])
+        if not name:
+            raise BundleError("missing_name", "name", "no ticket name: pass name= (--name) or set \"name\" in "
+                              f"config.json, for example {_suggest_name(validated)!r}")
     files = {
         "config": ("config.json", parts["config"], "application/json"),
         "init": ("init.safetensors", parts["init"], "application/octet-stream"),
@@ -201,9 +231,67 @@ def submit(path_or_bundle: Any, *, name: str | None = None, message: str = "", t
 # --- status and wait ----------------------------------------------------------------------------------
 
 
+def verdict(record: dict[str, Any] | None) -> str:
+    """The verdict of a verification record (or a ``verification.json``) in words: "winning ticket",
+    "verified, not winning", "rejected", "verification failed", else its status ("queued", "running"...).
+    Tolerant of records written before the dense comparison existed (no ``outcome``)."""
+    if not record:
+        return "not verified yet"
+    outcome = record.get("outcome") or ((record.get("decision") or {}).get("outcome"))
+    status = str(record.get("status") or "")
+    if outcome == "winning" or (not outcome and status == "verified" and record.get("winning") is True
+                                and record.get("matching") is not False):
+        return "winning ticket"
+    if outcome == "verified_not_winning" or (not outcome and status == "verified"):
+        return "verified, not winning"
+    if outcome == "rejected" or status == "rejected":
+        return "rejected"
+    if outcome == "failed" or status == "failed":
+        return "verification failed"
+    return status or "unknown"
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.2%}"
+
+
+def verdict_details(record: dict[str, Any] | None) -> list[str]:
+    """Sentences that back the verdict: the dense comparison and the controls, when the record has them."""
+    if not record:
+        return []
+    decision = dict(record.get("decision") or {})
+    lines = []
+    ticket = decision.get("ticket_statistic")
+    dense = decision.get("dense_statistic")
+    matching = record.get("matching", decision.get("matching"))
+    beats = record.get("beats_controls", decision.get("beats_controls"))
+    if dense is not None and ticket is not None:
+        gap = decision.get("dense_gap", float(ticket) - float(dense))
+        word = {True: "matches", False: "does not match"}.get(matching, "compared with")
+        tolerance = decision.get("tolerance")
+        within = f" (tolerance {_pct(tolerance)})" if tolerance is not None else ""
+        lines.append(f"{word} the dense network: ticket {_pct(ticket)} vs dense {_pct(dense)}, "
+                     f"{float(gap) * 100:+.2f} points{within}")
+    controls = decision.get("control_statistics") or {}
+    if controls:
+        best = max(controls.items(), key=lambda kv: float(kv[1]))
+        word = {True: "beats the controls", False: "does not beat the controls"}.get(beats, "controls")
+        listed = ", ".join(f"{role} {_pct(value)}" for role, value in sorted(controls.items()))
+        margin = f" (margin over {best[0]} {((float(ticket) - float(best[1])) * 100):+.2f} points)" \
+            if ticket is not None else ""
+        lines.append(f"{word}: {listed}{margin}")
+    elif beats is not None:
+        lines.append("beats the controls" if beats else "does not beat the controls")
+    return lines
+
+
 @dataclass(frozen=True)
 class VerificationResult:
-    """A revision's verification as the registry reports it."""
+    """A revision's verification as the registry reports it.
+
+    ``status`` is the revision's (pending, verifying, verified, rejected), or ``failed`` when the hub could
+    not finish its verification (see ``reason``, written for the submitter).
+    """
 
     name: str
     commit: str
@@ -224,6 +312,22 @@ class VerificationResult:
         return self.status == "verified"
 
     @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+    @property
+    def winning(self) -> bool | None:
+        value = (self.record or {}).get("winning")
+        return None if value is None else bool(value) and self.verified
+
+    @property
+    def verdict(self) -> str:
+        """In words: "winning ticket", "verified, not winning", "rejected", "verification failed"..."""
+        if not self.finished:
+            return self.status
+        return verdict({**(self.record or {}), "status": self.status})
+
+    @property
     def reason(self) -> str:
         return str((self.record or {}).get("reason") or "")
 
@@ -240,8 +344,15 @@ class VerificationResult:
     def describe(self) -> str:
         acc = "n/a" if self.verified_accuracy is None else f"{self.verified_accuracy:.4f}"
         claim = "n/a" if self.claimed_accuracy is None else f"{self.claimed_accuracy:.4f}"
-        text = f"{self.name}@{self.commit[:12]}: {self.status} (verified accuracy {acc}, claimed {claim})"
-        return f"{text}: {self.reason}" if self.reason else text
+        head = f"{self.name}@{self.commit[:12]}: {self.verdict}"
+        if self.failed:
+            text = f"{head}: the hub could not finish the verification (not a verdict on the ticket)"
+            return f"{text}: {self.reason}" if self.reason else text
+        text = f"{head} (verified accuracy {acc}, claimed {claim})"
+        lines = [f"{text}: {self.reason}" if self.reason else text]
+        if self.finished:
+            lines += [f"  {line}" for line in verdict_details(self.record)]
+        return "\n".join(lines)
 
 
 def status(name: str, revision: str | None = None, *, token: str | None = None,
@@ -252,7 +363,10 @@ def status(name: str, revision: str | None = None, *, token: str | None = None,
     body = _request("GET", url, token=_token(token), what=f"status of {name}@{rev}").json()
     records = body.get("records") or []
     own = next((r for r in records if r.get("kind") == "own"), records[0] if records else None)
-    return VerificationResult(name=name, commit=str(body.get("commit", "")), status=str(body.get("status")),
+    state = str(body.get("status"))
+    if own and own.get("status") == "failed" and state not in ("verified", "rejected"):
+        state = "failed"
+    return VerificationResult(name=name, commit=str(body.get("commit", "")), status=state,
                               verified_accuracy=body.get("verified_accuracy"),
                               claimed_accuracy=body.get("claimed_accuracy"), density=body.get("density"),
                               record=own, body=body)
@@ -272,7 +386,8 @@ def _print_progress(result: VerificationResult) -> None:
 def wait(name: str, revision: str | None = None, *, timeout: float = 3600.0, token: str | None = None,
          endpoint: str | None = None, progress: bool | Callable[[VerificationResult], None] = True,
          poll_initial: float = 1.0, poll_max: float = 15.0) -> VerificationResult:
-    """Poll the verification of ``name`` (at ``revision``) with backoff until it is verified or rejected.
+    """Poll the verification of ``name`` (at ``revision``) with backoff until it is verified, rejected or
+    failed (the hub could not finish it: ``.failed``, ``.reason``).
 
     Returns the final :class:`VerificationResult` (check ``.verified``); raises ``TimeoutError`` after
     ``timeout`` seconds. ``progress`` prints a status line to stderr, or is called with each poll's result.
@@ -305,3 +420,44 @@ def ticket_record(name: str, *, token: str | None = None, endpoint: str | None =
     """The registry's REST record of a ticket (``GET /api/v1/tickets/<name>/``)."""
     url = f"{_endpoint(endpoint)}/api/v1/tickets/{name}/"
     return _request("GET", url, token=_token(token), what=f"ticket {name}").json()
+
+
+def list_tickets(*, task: str | None = None, architecture: str | None = None, search: str | None = None,
+                 density_min: float | None = None, density_max: float | None = None, status: str | None = None,
+                 owner: str | None = None, winning: bool | None = None, sort: str = "accuracy",
+                 limit: int | None = 100, page_size: int = 100, token: str | None = None,
+                 endpoint: str | None = None) -> Iterator[dict[str, Any]]:
+    """Tickets from ``GET /api/v1/tickets/`` (every page, following ``next``, up to ``limit``; None: all)."""
+    params = {k: v for k, v in {
+        "task": task, "architecture": architecture, "search": search, "density_min": density_min,
+        "density_max": density_max, "status": status, "owner": owner, "sort": sort, "page_size": page_size,
+        "winning": None if winning is None else ("true" if winning else "false"),
+    }.items() if v not in (None, "")}
+    url: str | None = f"{_endpoint(endpoint)}/api/v1/tickets/"
+    count = 0
+    token = _token(token)
+    while url:
+        body = _request("GET", url, token=token, what="listing tickets", params=params).json()
+        for item in body.get("results") or []:
+            yield item
+            count += 1
+            if limit is not None and count >= limit:
+                return
+        url = body.get("next")
+        params = None  # the next link carries the query
+
+
+def similar_names(name: str, *, token: str | None = None, endpoint: str | None = None, n: int = 3) -> list[str]:
+    """Ticket names close to ``name`` (for "did you mean"), from catalog searches on its words."""
+    import difflib
+    import re
+
+    words = [w for w in re.split(r"[-_.\s/]+", name) if len(w) >= 3][:3] or [name[:3]]
+    names: set[str] = set()
+    for word in words:
+        try:
+            names.update(t["name"] for t in list_tickets(search=word, limit=200, sort="newest", token=token,
+                                                         endpoint=endpoint))
+        except Exception:  # noqa: BLE001 - a suggestion is best effort
+            continue
+    return difflib.get_close_matches(name, sorted(names - {name}), n=n, cutoff=0.6)

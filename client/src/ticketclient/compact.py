@@ -240,6 +240,11 @@ class CompactResult:
     nonzero_before: int
     nonzero_after: int
 
+    def __repr__(self) -> str:
+        return (f"CompactResult(params {self.params_before:,} -> {self.params_after:,}, "
+                f"macs {self.macs_before:,} -> {self.macs_after:,}, "
+                f"units removed {sum(len(v) for v in self.removed.values())}, model={type(self.model).__name__})")
+
     def summary(self) -> str:
         def ratio(a: int, b: int) -> str:
             return f"{a / b:.3f}x" if b else "n/a"

@@ -8,6 +8,7 @@
 | ``TICKETHUB_CACHE`` | ``~/.cache/tickethub`` | downloaded tickets, in the huggingface_hub cache layout |
 | ``TICKETHUB_OFFLINE`` | off | ``1``/``true``/``yes``/``on``: make no network request, use the cache |
 | ``TICKETHUB_DATA`` | ``~/.cache/tickethub/datasets`` | dataset files (one folder per task) |
+| ``TICKETHUB_TORCH_THREADS`` | (chosen from the network's size) | torch threads of CPU training (``ticket.train()``, ``ticket find``, the verifier's ``training.cpu_threads``) |
 
 The functions read the environment at each call, so a test or a long-lived process sees changes.
 The bundle limits (``TICKETHUB_MAX_*``) are read by ``ticketclient.validation.Limits.from_env``.
@@ -24,6 +25,7 @@ TOKEN_PATH_ENV = "TICKETHUB_TOKEN_PATH"
 CACHE_ENV = "TICKETHUB_CACHE"
 OFFLINE_ENV = "TICKETHUB_OFFLINE"
 DATA_ENV = "TICKETHUB_DATA"
+TORCH_THREADS_ENV = "TICKETHUB_TORCH_THREADS"
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8000"
 DEFAULT_TOKEN_PATH = "~/.config/tickethub/token"
@@ -101,5 +103,13 @@ def data_dir() -> Path:
     return env_path(DATA_ENV, DEFAULT_DATA)
 
 
-__all__ = ["endpoint", "token", "token_path", "cache_dir", "offline", "data_dir", "env_str", "env_bool",
+def torch_threads() -> int | None:
+    """``TICKETHUB_TORCH_THREADS`` as a positive integer, or None when unset (then chosen per network)."""
+    value = env_str(TORCH_THREADS_ENV)
+    if value is None:
+        return None
+    return max(1, parse_int(TORCH_THREADS_ENV, value))
+
+
+__all__ = ["torch_threads", "endpoint", "token", "token_path", "cache_dir", "offline", "data_dir", "env_str", "env_bool",
            "env_int", "env_path", "parse_int"]

@@ -2,8 +2,9 @@
 
 The registry serves every ticket like a model repo (``config.json``, ``init.safetensors``,
 ``mask.safetensors`` and a generated ``verification.json``), so this module does no HTTP caching of its
-own: ``huggingface_hub.hf_hub_download`` downloads into the standard cache layout
-(``<cache>/models--<name>/{blobs,snapshots,refs}``) and serves pinned or offline pulls from it.
+own: files land in huggingface_hub's standard cache layout (``<cache>/models--<name>/{blobs,snapshots,refs}``,
+blobs named by sha256 as ``hf_hub_download`` names them), so ``try_to_load_from_cache`` and huggingface_hub
+itself serve pinned or offline pulls from it.
 
 What this module adds on top:
 
@@ -17,8 +18,9 @@ What this module adds on top:
 - our own endpoint and token (``TICKETHUB_*`` variables, see :mod:`ticketclient.constants`): a user's
   Hugging Face token is never sent to the registry (``token=False`` when we have none).
 
-Request counts (3 bundle files + verification.json): cold pull by name 1 + 4 x (HEAD + GET) = 9;
-warm pull by name 1; pull pinned to a cached commit id 0; offline 0. A pull pinned to a commit id makes no
+Request counts (3 bundle files + verification.json): cold pull by name 1 + 4 GETs = 5 (the model info
+carries every file's sha256 and size, so no HEAD precedes a GET); warm pull by name 1; pull pinned to a
+cached commit id 0; offline 0. A pull pinned to a commit id makes no
 request when cached, so it does not re-check publication; pull by name (or ``revision=None``) does.
 """
 
@@ -38,7 +40,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import httpx2  # noqa: E402  (huggingface_hub's HTTP client)
 from huggingface_hub import constants as hf_constants  # noqa: E402
-from huggingface_hub import hf_hub_download, try_to_load_from_cache  # noqa: E402
+from huggingface_hub import try_to_load_from_cache  # noqa: E402
 from huggingface_hub.errors import (  # noqa: E402
     GatedRepoError,
     HfHubHTTPError,
@@ -69,6 +71,8 @@ logger = logging.getLogger("ticketclient.hub")
 
 BUNDLE_FILES = ("config.json", "init.safetensors", "mask.safetensors")
 VERIFICATION_FILE = "verification.json"
+#: What a pull fetches: the bundle and the verification record.
+PULLED_FILES = (*BUNDLE_FILES, VERIFICATION_FILE)
 INCLUDE_UNPUBLISHED_HEADER = "X-Ticket-Include-Unpublished"
 #: The ref an unpublished (owner's) pull records, so that it never stands in for ``main`` offline.
 UNPUBLISHED_REF = "unpublished"
@@ -185,9 +189,10 @@ def translate(err: Exception, *, name: str, revision: str | None, endpoint: str)
 
 def _get_json(settings: HubSettings, url: str, *, params: Mapping[str, Any] | None = None,
               include_unpublished: bool = False) -> httpx2.Response:
+    """GET ``url``; ``params`` None keeps the query string ``url`` carries (a ``next`` link)."""
     if settings.offline:
         raise OfflineModeIsEnabled(f"offline mode is on; not requesting {url}")
-    response = get_session().get(url, params=dict(params or {}), timeout=_TIMEOUT,
+    response = get_session().get(url, params=dict(params) if params else None, timeout=_TIMEOUT,
                                  headers=settings.headers(include_unpublished=include_unpublished))
     hf_raise_for_status(response)
     return response
@@ -225,7 +230,7 @@ def list_models(settings: HubSettings, *, task: str | None = None, max_density: 
                 if limit is not None and count >= limit:
                     return
             url = response.links.get("next", {}).get("url")
-            params = {}  # the next link carries them
+            params = None  # the next link carries them (an empty dict would replace its query string)
     except TicketError:
         raise
     except Exception as err:  # noqa: BLE001 - translated
@@ -236,12 +241,19 @@ def list_models(settings: HubSettings, *, task: str | None = None, max_density: 
 
 
 
-def pick_best(candidates: list[dict[str, Any]], *, max_density: float | None = None) -> dict[str, Any] | None:
-    """Apply :data:`PICK_RULE` to model dicts from :func:`list_models` (``ticket`` records inside)."""
+def pick_best(candidates: list[dict[str, Any]], *, max_density: float | None = None,
+              winning: bool | None = None) -> dict[str, Any] | None:
+    """Apply :data:`PICK_RULE` to model dicts from :func:`list_models` (``ticket`` records inside).
+
+    ``winning`` True/False keeps only candidates whose record says ``winning`` is that (see
+    :func:`with_winning`); None ignores it.
+    """
 
     def eligible(item: dict[str, Any]) -> bool:
         record = item.get("ticket") or {}
         if not record.get("published") or record.get("verified_accuracy") is None:
+            return False
+        if winning is not None and bool(record.get("winning")) is not winning:
             return False
         return max_density is None or float(record["density"]) <= float(max_density)
 
@@ -251,6 +263,24 @@ def pick_best(candidates: list[dict[str, Any]], *, max_density: float | None = N
 
     pool = [c for c in candidates if eligible(c)]
     return min(pool, key=key) if pool else None
+
+
+def with_winning(settings: HubSettings, candidates: list[dict[str, Any]], *, task: str,
+                 winning: bool) -> list[dict[str, Any]]:
+    """The candidates with ``ticket.winning`` filled in from the catalog's ``winning`` filter
+    (``GET /api/v1/tickets/?task=&winning=true``), when their records do not carry it already."""
+    if all("winning" in (c.get("ticket") or {}) for c in candidates):
+        return candidates
+    from ticketclient import api
+
+    names = {t["name"] for t in api.list_tickets(task=task, winning=True, limit=None, token=settings.token,
+                                                  endpoint=settings.endpoint)}
+    out = []
+    for c in candidates:
+        record = dict(c.get("ticket") or {})
+        record.setdefault("winning", c.get("id") in names)
+        out.append({**c, "ticket": record})
+    return out
 
 
 def _negate(text: str) -> str:
@@ -352,30 +382,85 @@ def _from_cache(settings: HubSettings, name: str, commit: str) -> PulledFiles | 
 
 
 def _download(settings: HubSettings, name: str, info: dict[str, Any], *, include_unpublished: bool) -> PulledFiles:
+    """Every file of the revision ``info`` names, into the huggingface_hub cache layout: one GET per file not
+    cached yet (the model info already carries each file's sha256 and size, so no HEAD is needed)."""
     commit = str(info.get("sha") or "")
     if not _COMMIT.match(commit):
         raise HubError(f"The registry answered no valid commit id for {name!r} (got {commit!r}).")
-    records = {s["rfilename"]: (s.get("lfs") or {}).get("sha256") for s in info.get("siblings") or []}
+    # the files a ticket is made of (the model card README.md and anything else listed are not needed)
+    siblings = {s["rfilename"]: s for s in info.get("siblings") or [] if s.get("rfilename") in PULLED_FILES}
+    records = {path: (s.get("lfs") or {}).get("sha256") for path, s in siblings.items()}
     missing = [p for p in BUNDLE_FILES if p not in records]
     if missing:
         raise HubError(f"The registry lists no {', '.join(missing)} for {name}@{commit[:12]}.")
-    headers = {INCLUDE_UNPUBLISHED_HEADER: "1"} if include_unpublished else None
     files: dict[str, Path] = {}
     sha: dict[str, str] = {}
     for path in sorted(records):
-        try:
-            local = hf_hub_download(
-                name, path, revision=commit, cache_dir=settings.cache_dir, endpoint=settings.endpoint,
-                token=settings.token or False, library_name="ticketclient", library_version=__version__,
-                headers=headers,
-            )
-        except Exception as err:  # noqa: BLE001 - translated
-            raise translate(err, name=name, revision=commit, endpoint=settings.endpoint) from err
-        files[path] = Path(local)
-        sha[path] = _check(name, commit, path, Path(local), records[path])
+        expected = records[path]
+        size = siblings[path].get("size")
+        cached = try_to_load_from_cache(name, path, cache_dir=settings.cache_dir, revision=commit)
+        if isinstance(cached, str) and (expected is None or Path(cached).resolve().name == expected):
+            local = Path(cached)
+        else:
+            try:
+                local = _fetch(settings, name, commit, path, expected, size, include_unpublished=include_unpublished)
+            except Exception as err:  # noqa: BLE001 - translated
+                raise translate(err, name=name, revision=commit, endpoint=settings.endpoint) from err
+        files[path] = local
+        sha[path] = _check(name, commit, path, local, expected)
     folder = _storage_folder(settings, name) / "snapshots" / commit
     return PulledFiles(name=name, commit=commit, folder=folder, files=files, sha256=sha, info=info,
                        source="network", endpoint=settings.endpoint)
+
+
+def _fetch(settings: HubSettings, name: str, commit: str, path: str, expected: str | None, size: int | None, *,
+           include_unpublished: bool) -> Path:
+    """GET one file into ``blobs/<sha256>`` and link it from ``snapshots/<commit>/<path>``, as
+    ``hf_hub_download`` lays it out (so ``try_to_load_from_cache`` and offline pulls find it)."""
+    from urllib.parse import quote
+
+    storage = _storage_folder(settings, name)
+    blobs = storage / "blobs"
+    blobs.mkdir(parents=True, exist_ok=True)
+    url = f"{settings.endpoint}/{quote(name)}/resolve/{commit}/{quote(path)}"
+    digest = hashlib.sha256()
+    received = 0
+    partial = blobs / f"{expected or 'download'}.{os.getpid()}.incomplete"
+    try:
+        with get_session().stream("GET", url, timeout=_TIMEOUT, follow_redirects=True,
+                                  headers=settings.headers(include_unpublished=include_unpublished)) as response:
+            if response.status_code >= 400:
+                response.read()
+            hf_raise_for_status(response)
+            with open(partial, "wb") as fh:
+                for chunk in response.iter_bytes(1 << 20):
+                    digest.update(chunk)
+                    received += len(chunk)
+                    if size is not None and received > int(size):
+                        break  # more bytes than the record: stop reading; the check below reports it
+                    fh.write(chunk)
+        actual = digest.hexdigest()
+        if expected is not None and actual != expected:
+            raise ChecksumError(
+                f"{name}@{commit[:12]}: {path} downloaded with sha256 {actual} ({received} bytes) but the "
+                f"registry's record is {expected}; nothing was cached, pull again (if it repeats, the registry's "
+                f"copy is corrupt)."
+            )
+        blob = blobs / actual
+        os.replace(partial, blob)
+    finally:
+        partial.unlink(missing_ok=True)
+    link = storage / "snapshots" / commit / path
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    try:
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    except OSError:  # no symlinks on this filesystem: a copy, as huggingface_hub does
+        import shutil
+
+        shutil.copyfile(blob, link)
+    return link
 
 
 def pull_files(name: str, revision: str | None = None, *, settings: HubSettings,

@@ -32,6 +32,9 @@ class TaskInfo:
     tolerance_hint: float = 0.02
     #: the default family's args for this task
     default_args: dict[str, object] = field(default_factory=dict)
+    #: the recipe ``ticket find`` uses on this task with its default family: Recipe fields overriding the
+    #: family's recipe (``spec.FAMILIES[default_family].recipe``); empty = the family's recipe as it is
+    default_recipe: dict[str, object] = field(default_factory=dict)
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -52,6 +55,7 @@ TASKS: dict[str, TaskInfo] = {t.name: t for t in (
         split="validation = the last 500 of the 4,000 generated training examples; train = the first 3,500; "
               "test = the generated 1,000",
         dense_baseline_accuracy=None, tolerance_hint=0.03,
+        default_recipe={"iterations": 2_000, "eval_every": 200},
         default_args={"hidden": [300, 100]},
     ),
     TaskInfo(
@@ -62,6 +66,7 @@ TASKS: dict[str, TaskInfo] = {t.name: t for t in (
         split="a fixed permutation (numpy default_rng(0)) of the 1,797 images: first 1,197 train, next 300 "
               "validation, last 300 test; pixels / 16, standardised with the train split's mean and std",
         dense_baseline_accuracy=None, tolerance_hint=0.03,
+        default_recipe={"iterations": 2_000, "eval_every": 200},
         default_args={"hidden": [300, 100]},
     ),
     TaskInfo(
@@ -75,6 +80,7 @@ TASKS: dict[str, TaskInfo] = {t.name: t for t in (
               "train, next 50 validation, last 100 test (3,500 / 500 / 1,000), each split then permuted by the "
               "same generator; pixels / 255, then MNIST's mean 0.1307 and std 0.3081",
         dense_baseline_accuracy=None,
+        default_recipe={"iterations": 4_000, "eval_every": 400},
     ),
     TaskInfo(
         name="mnist", title="MNIST", input_shape=(1, 28, 28), num_classes=10,
@@ -83,6 +89,7 @@ TASKS: dict[str, TaskInfo] = {t.name: t for t in (
         source="the IDX files (train-images-idx3-ubyte.gz ...), checked against their published MD5",
         split="first 55,000 of the 60,000 training images train, last 5,000 validation; the 10,000 test images",
         dense_baseline_accuracy=0.98, tolerance_hint=0.01,
+        default_recipe={"iterations": 10_000, "eval_every": 1_000},
     ),
     TaskInfo(
         name="fashion-mnist", title="Fashion-MNIST", input_shape=(1, 28, 28), num_classes=10,
@@ -91,6 +98,7 @@ TASKS: dict[str, TaskInfo] = {t.name: t for t in (
         source="the Fashion-MNIST IDX files, checked against their published MD5",
         split="as MNIST: first 55,000 train, last 5,000 validation, 10,000 test",
         dense_baseline_accuracy=0.89, tolerance_hint=0.01,
+        default_recipe={"iterations": 10_000, "eval_every": 1_000},
     ),
     TaskInfo(
         name="cifar10", title="CIFAR-10", input_shape=(3, 32, 32), num_classes=10,

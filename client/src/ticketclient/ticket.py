@@ -5,8 +5,8 @@ plus what the registry says about it (status, verified accuracy, the verificatio
 ticket needs no torch; :meth:`Ticket.model`, :meth:`Ticket.train` and :meth:`Ticket.compact` import it.
 
     ticket = ticketclient.pull("lenet-mnist-3.6pct")
-    model = ticket.model()            # nn.Module at its init, pruned weights zero
-    result = ticket.train()           # the recipe, with the core's masked training loop
+    model = ticket.model()            # nn.Module at its init; pruned weights stay zero under any optimizer
+    trained = ticket.train(model)     # the recipe, with the core's masked loop: trained.model, trained.result
 """
 
 from __future__ import annotations
@@ -25,6 +25,28 @@ if TYPE_CHECKING:  # pragma: no cover
     from ticketclient.format import TicketBundle, TicketConfig
     from ticketclient.hub import PulledFiles
     from ticketclient.training import TrainResult
+
+
+@dataclass
+class TrainedTicket:
+    """What :meth:`Ticket.train` returns: the trained module and ``training.TrainResult``.
+
+    The result's fields read through (``trained.final_test_accuracy``, ``trained.curve``...).
+    """
+
+    model: Any
+    result: TrainResult
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("model", "result"):
+            raise AttributeError(name)
+        return getattr(self.result, name)
+
+    def __repr__(self) -> str:
+        r = self.result
+        return (f"TrainedTicket(final_test_accuracy={r.final_test_accuracy:.4f}, iterations={r.iterations}, "
+                f"seed={r.seed}, device={r.device!r}, wall_time_s={r.wall_time_s:.1f}, "
+                f"model={type(self.model).__name__})")
 
 
 @dataclass
@@ -170,18 +192,61 @@ class Ticket:
         return (f"Ticket({where}, task={self.task!r}, density={self.density:.4f}, "
                 f"verified_accuracy={'n/a' if acc is None else f'{acc:.4f}'}, status={self.status or 'unchecked'})")
 
+    @property
+    def verdict(self) -> str:
+        """"winning ticket", "verified, not winning", "rejected"... in words (from the verification record)."""
+        from ticketclient.api import verdict
+
+        if self.verification:
+            return verdict(self.verification)
+        return self.status or "not verified yet"
+
+    def _architecture_text(self) -> str:
+        arch = self._architecture_dict()
+        if arch.get("family"):
+            args = ", ".join(f"{k}={v}" for k, v in sorted((arch.get("args") or {}).items()))
+            return f"{arch['family']}" + (f" ({args})" if args else "")
+        return f"custom layer list ({len(arch.get('layers') or [])} layers)"
+
     def describe(self) -> str:
-        """A few lines for people (the CLI's ``ticket info``)."""
+        """A few readable lines for people (the CLI's ``ticket info``)."""
+        from ticketclient.api import verdict_details
+
+        where = f"{self.name or 'local ticket'}" + (f" @ {self.commit[:12]}" if self.commit else "")
+        acc = self.verified_accuracy
         lines = [
-            repr(self),
-            f"  architecture: {self._architecture_dict()}",
-            f"  parameters: {self.arch.num_parameters:,}, density {self.density:.4%}",
-            f"  claimed accuracy: {self.claimed_accuracy}",
-            f"  verification: {self.verification_summary()}",
+            where,
+            f"  task:             {self.task}",
+            f"  architecture:     {self._architecture_text()}",
+            f"  parameters:       {self.arch.num_parameters:,}; weights remaining (density) {self.density:.2%}",
+            f"  verdict:          {self.verdict}",
         ]
+        lines += [f"                    {line}" for line in verdict_details(self.verification)]
+        if self.verification and self.verification.get("reason") and self.verdict != "winning ticket":
+            lines.append(f"  reason:           {self.verification['reason']}")
+        lines.append(f"  accuracy:         verified {'n/a' if acc is None else f'{acc:.2%}'}, "
+                     f"claimed {self.claimed_accuracy:.2%}")
+        recipe = self.recipe
+        lines.append(f"  recipe:           {getattr(recipe, 'optimizer', '?')} lr {getattr(recipe, 'lr', '?')}, "
+                     f"{int(getattr(recipe, 'iterations', 0)):,} iterations, batch {getattr(recipe, 'batch_size', '?')}")
         if self.path:
-            lines.append(f"  files: {self.path}")
+            lines.append(f"  files:            {self.path}")
         return "\n".join(lines)
+
+    def layer_table_text(self) -> str:
+        """The layers as an aligned text table (name, type, output shape, parameters, density, units)."""
+        rows = self.arch.layer_table(self.layer_densities, masks=self.mask)
+        header = ("layer", "type", "output", "params", "density", "units kept")
+        table = [header]
+        for r in rows:
+            units = "" if r.get("units") is None else (
+                f"{r['surviving_units']}/{r['units']}" if r.get("surviving_units") is not None else str(r["units"]))
+            table.append((r["name"], r["type"], "x".join(str(d) for d in r["shape"]),
+                          f"{r['params']:,}" if r["params"] else "",
+                          "" if r.get("density") is None else f"{r['density']:.2%}", units))
+        widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+        return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                         for row in table)
 
     # --- torch ----------------------------------------------------------------------------------------
 
@@ -189,12 +254,16 @@ class Ticket:
         """The init tensors with pruned weights set to zero."""
         return {k: (np.where(self.mask[k], v, 0).astype(v.dtype) if k in self.mask else v) for k, v in self.init.items()}
 
-    def model(self, *, device: str | torch.device | None = None, torch_prune: bool = False) -> torch.nn.Module:
-        """The masked PyTorch module at its init, ready to train.
+    def model(self, *, device: str | torch.device | None = None, masked: bool = True,
+              torch_prune: bool = False) -> torch.nn.Module:
+        """The PyTorch module at the ticket's init, pruned weights zero, ready to train with any loop.
 
-        Pruned weights are zero. The core's training loop (:meth:`train`) keeps them zero; for your own
-        loop pass ``torch_prune=True`` to get the mask as ``torch.nn.utils.prune``'s ``weight_mask``
-        (re-applied on every forward).
+        By default the module keeps its mask: pruned weights stay exactly zero under any optimizer (SGD with
+        momentum, Adam, AdamW with weight decay...), while parameter names and ``state_dict()`` are those of
+        the dense module (:func:`ticketclient.interop.keep_mask`). ``masked=False`` gives a plain
+        dense-storage module (pruned weights zero at init only; ``ticketclient.unmask(model)`` does the same
+        to a masked one). ``torch_prune=True`` puts the mask on as ``torch.nn.utils.prune``'s
+        ``weight_orig``/``weight_mask`` instead.
         """
         from ticketclient import models
 
@@ -204,29 +273,41 @@ class Ticket:
             from ticketclient.interop import apply_prune_masks
 
             apply_prune_masks(module, self.mask)
+        elif masked:
+            from ticketclient.interop import keep_mask
+
+            keep_mask(module, self.mask)
         if device is not None:
             module = module.to(device)
         return module
 
-    def train(self, *, recipe: Any = None, seed: int = 0, device: str | None = None, progress: bool = True,
-              data: Any = None, on_eval: Any = None, **recipe_overrides: Any) -> TrainResult:
-        """Retrain the ticket from its init with its recipe (or ``recipe``), using the core's engine.
+    def train(self, model: torch.nn.Module | None = None, *, recipe: Any = None, seed: int = 0,
+              device: str | None = None, progress: bool = True, data: Any = None, on_eval: Any = None,
+              threads: int | None = None, **recipe_overrides: Any) -> TrainedTicket:
+        """Train ``model`` (default: a fresh :meth:`model`) from the ticket's init with its recipe, in place.
 
-        ``seed`` is the data-order seed (the verifier's runs use 0, 1, 2...). ``recipe_overrides`` replace
-        recipe fields (``iterations=500``). ``data`` defaults to ``data.load(task)``. Returns
-        ``training.TrainResult`` (curve, final and early-stop accuracies).
+        Uses ``training.train``, the loop the verifier runs. ``seed`` is the data-order seed.
+        ``recipe_overrides`` replace recipe fields (``iterations=500``). ``data`` defaults to
+        ``data.load(task)``. On the CPU, torch's thread count is chosen from the model's size
+        (:func:`ticketclient.training_threads`; ``threads=`` or ``TICKETHUB_TORCH_THREADS`` set it).
+        Returns a :class:`TrainedTicket`: ``.model`` (the trained module, mask kept) and ``.result``
+        (``training.TrainResult``; its fields read through: ``.final_test_accuracy``, ``.curve``...).
         """
         from dataclasses import replace
 
         from ticketclient import data as data_module
         from ticketclient import training
+        from ticketclient.threads import torch_threads, train_device
 
         recipe = recipe if recipe is not None else self.recipe
         if recipe_overrides:
             recipe = replace(recipe, **recipe_overrides)
         task_data = data if data is not None else data_module.load(self.task)
-        return training.train(self.model(), self.mask, task_data, recipe, seed=seed, device=device,
-                              progress=progress, on_eval=on_eval)
+        module = model if model is not None else self.model()
+        with torch_threads(module, recipe, device=device, threads=threads, arch=self.arch):
+            result = training.train(module, self.mask, task_data, recipe, seed=seed, device=train_device(device),
+                                    progress=progress, on_eval=on_eval)
+        return TrainedTicket(model=module, result=result)
 
     def compact(self, tensors: dict[str, np.ndarray] | None = None) -> CompactResult:
         """A smaller dense model computing the same function (eval mode), with counts before and after.
