@@ -3,11 +3,12 @@
 #
 #   web        gunicorn serving registry.wsgi (static files by whitenoise, collected at build time)
 #   worker     a verifier Celery worker: one process, one GPU (or the CPU), queue $VERIFIER_QUEUE
-#   beat       the Celery beat that schedules the sweeper (run exactly one per deployment)
+#   beat       the Celery beat that schedules the sweeper, embedded in a torch-free solo worker that runs it
+#              from its own queue $VERIFIER_SWEEP_QUEUE (run exactly one per deployment)
 #   migrate    apply database migrations and sync the task table from ticketclient, then exit
 #
 # Knobs read here: WEB_CONCURRENCY (gunicorn processes, read by gunicorn itself), WEB_THREADS,
-# WEB_TIMEOUT_S, VERIFIER_QUEUE, CELERY_LOG_LEVEL, CELERY_BEAT_SCHEDULE.
+# WEB_TIMEOUT_S, VERIFIER_QUEUE, VERIFIER_SWEEP_QUEUE, CELERY_LOG_LEVEL, CELERY_BEAT_SCHEDULE.
 set -eu
 
 [ $# -gt 0 ] || set -- web
@@ -29,7 +30,9 @@ case "$1" in
     ;;
   beat)
     shift
-    exec celery -A verifier beat -l "${CELERY_LOG_LEVEL:-info}" \
+    export VERIFIER_WORKER_ROLE=sweeper
+    exec celery -A verifier worker --beat -Q "${VERIFIER_SWEEP_QUEUE:-verify-sweep}" -P solo --concurrency 1 \
+      -n "sweeper@%h" -l "${CELERY_LOG_LEVEL:-info}" \
       --schedule "${CELERY_BEAT_SCHEDULE:-/tmp/celerybeat-schedule}" "$@"
     ;;
   migrate)

@@ -293,8 +293,8 @@ def env_file_names(path: Path) -> set[str]:
 
 # --- the services -------------------------------------------------------------------------------------
 
-REQUIRED_SERVICES = {"postgres", "redis", "migrate", "web", "worker-gpu", "worker-cpu", "beat"}
-LONG_RUNNING = {"postgres", "redis", "web", "worker-gpu", "worker-cpu"}  # beat and migrate have no probe
+REQUIRED_SERVICES = {"postgres", "redis", "migrate", "proxy", "web", "worker-gpu", "worker-cpu", "beat"}
+LONG_RUNNING = {"postgres", "redis", "proxy", "web", "worker-gpu", "worker-cpu"}  # beat and migrate have no probe
 
 
 def test_services_exist(services):
@@ -393,8 +393,8 @@ def test_expose_file_publishes_only_the_database_and_broker_on_the_private_addre
         for port in service["ports"]:
             assert port.startswith("${TICKETHUB_PRIVATE_ADDRESS:?"), f"{name} is published beyond the private address"
     for name, service in services.items():
-        if name != "web":
-            assert not service.get("ports"), f"compose.yaml publishes {name}; only web is public"
+        if name != "proxy":
+            assert not service.get("ports"), f"compose.yaml publishes {name}; only the proxy is public"
 
 
 def test_start_order_waits_for_healthy_dependencies(services):
@@ -418,7 +418,7 @@ def test_service_commands_are_entrypoint_modes(services):
         assert services[name]["command"] == [mode], f"{name} should run the entrypoint's {mode!r} mode"
         assert mode in modes, f"docker/entrypoint.sh has no {mode!r} mode"
     assert "celery -A verifier worker -Q" in entrypoint and "--concurrency 1" in entrypoint
-    assert "celery -A verifier beat" in entrypoint
+    assert "celery -A verifier worker --beat" in entrypoint  # the beat embedded in the sweeper's solo worker
     sync = re.search(r"manage\.py (\w+)$", entrypoint, re.M)
     assert sync and (ROOT / "registry/tickets/management/commands" / f"{sync.group(1)}.py").is_file()
     subprocess.run(["sh", "-n", str(DOCKER / "entrypoint.sh")], check=True)
@@ -729,3 +729,30 @@ def test_docker_compose_config_resolves_the_real_files(tmp_path):
     node_services = yaml.safe_load(node.stdout)["services"]
     assert node_services["worker-gpu-0"]["hostname"] == "box1-gpu0"
     assert node_services["worker-gpu-0"]["environment"]["TICKETHUB_STORAGE"] == "s3"
+
+
+# --- the front door -----------------------------------------------------------------------------------
+
+
+def test_only_the_buffering_proxy_is_published_and_it_forwards_to_web(services):
+    proxy = services["proxy"]
+    assert proxy["build"]["dockerfile"] == "docker/Dockerfile.proxy"
+    assert [p.split(":")[-1] for p in proxy["ports"]] == ["8080"]
+    assert proxy["depends_on"]["web"]["condition"] == "service_healthy"
+    assert not services["web"].get("ports") and services["web"]["expose"] == ["8000"]
+    conf = (DOCKER / "nginx.conf").read_text()
+    assert "server web:8000;" in conf and "listen 8080;" in conf
+    for directive in ("client_header_timeout", "client_body_timeout", "send_timeout", "client_max_body_size",
+                      "proxy_request_buffering on", "proxy_buffering on", "large_client_header_buffers"):
+        assert directive in conf, f"docker/nginx.conf lacks {directive}"
+    copies = [i.args for i in dockerfile_instructions(DOCKER / "Dockerfile.proxy") if i.keyword == "COPY"]
+    assert copies == ["docker/nginx.conf /etc/nginx/nginx.conf"]
+    assert "apt-get install" in (DOCKER / "Dockerfile.proxy").read_text(), "nginx comes from Debian's packages"
+
+
+def test_the_sweeper_has_its_own_queue_and_never_imports_torch(compose, services):
+    assert compose["x-hub-environment"]["VERIFIER_SWEEP_QUEUE"] == "verify-sweep"
+    assert services["beat"]["environment"]["VERIFIER_WORKER_ROLE"] == "sweeper"
+    entry = (DOCKER / "entrypoint.sh").read_text()
+    beat = entry.split("beat)", 1)[1].split(";;", 1)[0]
+    assert "worker --beat" in beat and "-P solo" in beat and "VERIFIER_SWEEP_QUEUE" in beat
