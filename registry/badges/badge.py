@@ -2,8 +2,8 @@
 
 Pure functions (no database): the views look the ticket or revision up and pass what they found.
 
-    spec = badge_for("verified", accuracy=0.982, density=0.036)
-    spec.message          # 'verified 98.2% @ 3.6%'
+    spec = badge_for("verified", accuracy=0.982, density=0.036, outcome="winning")
+    spec.message          # 'winning ticket 98.2% @ 3.6%'
     render_svg(spec)      # anybadge SVG text
     shields_endpoint(spec)  # {"schemaVersion": 1, "label": ..., "message": ..., "color": ...}
 """
@@ -38,14 +38,19 @@ class BadgeSpec:
         return f'"{digest[:32]}"'
 
 
-#: status -> (shields color, hex color). Final states are cached longer than states that change soon.
-_COLORS: dict[str, tuple[str, str]] = {
-    "verified": ("brightgreen", "#4c1"),
-    "pending": ("lightgrey", "#9f9f9f"),
-    "verifying": ("blue", "#007ec6"),
-    "rejected": ("red", "#e05d44"),
-    "withdrawn": ("inactive", "#9f9f9f"),
-    "not found": ("lightgrey", "#9f9f9f"),
+#: The one vocabulary of a ticket's state, shared by the badges and every catalog page: key -> (words,
+#: shields color, hex color, css class). Green means a winning ticket, blue a verified ticket that is not
+#: winning (verified is not a failure), red rejected; grey is everything not (yet) decided.
+OUTCOMES: dict[str, tuple[str, str, str]] = {
+    "winning": ("winning ticket", "brightgreen", "#2e8540"),
+    "verified_not_winning": ("verified, not winning", "blue", "#1f6fb2"),
+    "verified": ("verified", "blue", "#1f6fb2"),  # a verified record from before the dense parent
+    "rejected": ("rejected", "red", "#c0392b"),
+    "failed": ("verification failed", "lightgrey", "#7d8388"),
+    "verifying": ("verifying", "lightgrey", "#7d8388"),
+    "pending": ("pending", "lightgrey", "#7d8388"),
+    "withdrawn": ("withdrawn", "inactive", "#9f9f9f"),
+    "not found": ("not found", "lightgrey", "#9f9f9f"),
 }
 #: Badges of states that change within minutes (a verification is queued or running) are cached briefly.
 SHORT_MAX_AGE = 60
@@ -53,6 +58,35 @@ SHORT_MAX_AGE = 60
 LATEST_MAX_AGE = 300
 #: ... and a badge pinned to a verified or rejected revision for an hour (only a withdrawal changes it).
 PINNED_MAX_AGE = 3600
+
+
+def outcome_key(status: str | None, *, winning: bool | None = None, outcome: str | None = None,
+                verification_status: str | None = None) -> str:
+    """The state a ticket (or revision) is shown in, from its status and its own verification.
+
+    ``outcome`` is the decision's outcome (``winning``, ``verified_not_winning``, ``rejected``, ``failed``)
+    when the verification recorded one; older records only have ``winning``. A withdrawn ticket is
+    ``withdrawn`` whatever its verdict; a verification the hub could not finish is ``failed``.
+    """
+    if status is None:
+        return "not found"
+    if status == "withdrawn":
+        return "withdrawn"
+    if verification_status == "failed" or outcome == "failed" or status == "failed":
+        return "failed"
+    if status == "verified":
+        if outcome in ("winning", "verified_not_winning"):
+            return outcome
+        if winning is True:
+            return "winning"
+        if winning is False:
+            return "verified_not_winning"
+        return "verified"
+    return status if status in OUTCOMES else "not found"
+
+
+def outcome_label(key: str) -> str:
+    return OUTCOMES.get(key, OUTCOMES["not found"])[0]
 
 
 def format_percent(fraction: float) -> str:
@@ -73,22 +107,24 @@ def badge_for(
     accuracy: float | None = None,
     density: float | None = None,
     pinned: bool = False,
+    winning: bool | None = None,
+    outcome: str | None = None,
+    verification_status: str | None = None,
 ) -> BadgeSpec:
     """The badge of a ticket (or of one pinned revision) in ``status``; ``None`` means no such ticket.
 
-    A verified badge states the verified test accuracy and the measured density (% weights remaining).
+    A verified badge says whether the ticket is winning (``winning ticket``, ``verified, not winning``)
+    with its verified test accuracy and measured density (% of weights remaining).
     """
-    key = status if status in _COLORS else "not found"
-    shields_color, hex_color = _COLORS[key]
-    if key == "verified":
-        parts = ["verified"]
+    key = outcome_key(status, winning=winning, outcome=outcome, verification_status=verification_status)
+    message, shields_color, hex_color = OUTCOMES[key]
+    if key in ("winning", "verified_not_winning", "verified"):
+        parts = [message]
         if accuracy is not None:
             parts.append(format_percent(accuracy))
         if density is not None:
             parts.append(f"@ {format_percent(density)}")
         message = " ".join(parts)
-    else:
-        message = key
     if key in ("pending", "verifying", "not found"):
         max_age = SHORT_MAX_AGE
     else:

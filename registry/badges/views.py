@@ -14,30 +14,49 @@ from __future__ import annotations
 
 import json
 
+from django.db.models import OuterRef, Subquery
+from django.db.models.fields.json import KT
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from registry.badges.badge import BadgeSpec, badge_for, render_svg, shields_endpoint
 from registry.tickets.models import Revision, Status, Ticket
+from registry.verifications.models import Verification
+
+
+def _own(revision_ref: str) -> dict[str, Subquery]:
+    """The winning flag, outcome and status of a revision's own verification (one SELECT with the row)."""
+    own = Verification.objects.filter(revision=OuterRef(revision_ref), kind=Verification.Kind.OWN)
+    return {
+        "v_winning": Subquery(own.values("winning")[:1]),
+        "v_status": Subquery(own.values("status")[:1]),
+        "v_outcome": Subquery(own.annotate(o=KT("decision__outcome")).values("o")[:1]),
+    }
+
+
+def _spec(row: dict, status: str, *, pinned: bool) -> BadgeSpec:
+    return badge_for(status, accuracy=row["verified_accuracy"], density=row["density"], pinned=pinned,
+                     winning=row["v_winning"], outcome=row["v_outcome"], verification_status=row["v_status"])
 
 
 def _latest_spec(name: str) -> BadgeSpec | None:
-    row = Ticket.objects.filter(name=name).values("status", "verified_accuracy", "density").first()
+    row = (Ticket.objects.filter(name=name).annotate(**_own("latest_revision"))
+           .values("status", "verified_accuracy", "density", "v_winning", "v_status", "v_outcome").first())
     if row is None:
         return None
-    return badge_for(row["status"], accuracy=row["verified_accuracy"], density=row["density"])
+    return _spec(row, row["status"], pinned=False)
 
 
 def _pinned_spec(name: str, commit: str) -> BadgeSpec | None:
     row = (
-        Revision.objects.filter(ticket__name=name, commit=commit.lower())
-        .values("status", "verified_accuracy", "density", "ticket__status")
+        Revision.objects.filter(ticket__name=name, commit=commit.lower()).annotate(**_own("pk"))
+        .values("status", "verified_accuracy", "density", "ticket__status", "v_winning", "v_status", "v_outcome")
         .first()
     )
     if row is None:
         return None
     status = Status.WITHDRAWN if row["ticket__status"] == Status.WITHDRAWN else row["status"]
-    return badge_for(status, accuracy=row["verified_accuracy"], density=row["density"], pinned=True)
+    return _spec(row, status, pinned=True)
 
 
 def _respond(request: HttpRequest, spec: BadgeSpec | None, fmt: str) -> HttpResponse:

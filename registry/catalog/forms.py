@@ -1,4 +1,5 @@
-"""Forms of the catalog pages: the catalog's filters (from the query string), sign-up, token creation."""
+"""Forms of the catalog pages: the catalog's filters (from the query string), sign-up, token creation and
+the browser upload of a bundle (validated by the same service as the API)."""
 
 from __future__ import annotations
 
@@ -27,9 +28,11 @@ class CatalogFilterForm(forms.Form):
     task = forms.CharField(required=False, max_length=64)
     arch = forms.CharField(required=False, max_length=64, label="Architecture")
     dmin = forms.FloatField(required=False, min_value=0, max_value=100, label="Density from (%)",
-                            widget=forms.NumberInput(attrs={"step": "any", "placeholder": "0"}))
+                            widget=forms.NumberInput(attrs={"step": "any", "placeholder": "0",
+                                                           "aria-label": "density from (%)"}))
     dmax = forms.FloatField(required=False, min_value=0, max_value=100, label="to (%)",
-                            widget=forms.NumberInput(attrs={"step": "any", "placeholder": "100"}))
+                            widget=forms.NumberInput(attrs={"step": "any", "placeholder": "100",
+                                                           "aria-label": "density to (%)"}))
     status = forms.ChoiceField(required=False, choices=STATUS_CHOICES)
     verified = forms.BooleanField(required=False, label="verified only")
     sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
@@ -83,3 +86,19 @@ class TokenForm(forms.Form):
     name = forms.RegexField(regex=r"^[A-Za-z0-9 _.:-]{1,64}$", max_length=64, label="Token name",
                             widget=forms.TextInput(attrs={"placeholder": "e.g. laptop or ci"}),
                             error_messages={"invalid": "Use 1 to 64 letters, digits, spaces or '_.:-'."})
+
+
+class SubmitForm(forms.Form):
+    """The three files of a bundle, as the API's multipart upload takes them (same service, same checks)."""
+
+    config = forms.FileField(label="config.json", allow_empty_file=True,
+                             widget=forms.ClearableFileInput(attrs={"accept": ".json,application/json"}))
+    init = forms.FileField(label="init.safetensors", allow_empty_file=True,
+                           widget=forms.ClearableFileInput(attrs={"accept": ".safetensors"}))
+    mask = forms.FileField(label="mask.safetensors", allow_empty_file=True,
+                           widget=forms.ClearableFileInput(attrs={"accept": ".safetensors"}))
+    name = forms.CharField(required=False, max_length=100, label="Ticket name",
+                           help_text="Optional: defaults to the name in config.json. A new revision if it is yours.",
+                           widget=forms.TextInput(attrs={"placeholder": "e.g. lenet-mnist1d-3.6pct"}))
+    message = forms.CharField(required=False, max_length=500, label="Revision message",
+                              widget=forms.TextInput(attrs={"placeholder": "what changed (optional)"}))

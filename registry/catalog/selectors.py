@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, FloatField, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 
 from registry.catalog.plots import FrontierPoint, RunCurve
 from registry.tickets.models import Revision, RevisionFile, Status, Task, Ticket
@@ -39,10 +40,23 @@ def _own_verification(field: str) -> Subquery:
     )
 
 
+def _own_decision(key: str) -> Subquery:
+    """A top-level key of the latest revision's own verification's decision JSON, as text."""
+    return Subquery(
+        Verification.objects.filter(revision=OuterRef("latest_revision"), kind=Verification.Kind.OWN)
+        .annotate(v=KT(f"decision__{key}")).values("v")[:1]
+    )
+
+
 def with_verification_columns(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
-    """Annotate each ticket with ``winning`` and the control statistics of its latest own verification."""
+    """Annotate each ticket with its latest own verification's ``winning``, ``v_status``, ``v_outcome``
+    (the decision's outcome, when recorded), ``dense_accuracy`` (the measured dense parent's statistic)
+    and the control statistics. Subqueries in the same SELECT: no query per row."""
     return qs.annotate(
         winning=_own_verification("winning"),
+        v_status=_own_verification("status"),
+        v_outcome=_own_decision("outcome"),
+        dense_accuracy=Cast(_own_decision("dense_statistic"), FloatField()),
         reinit_accuracy=Subquery(
             Verification.objects.filter(revision=OuterRef("latest_revision"), kind=Verification.Kind.OWN)
             .annotate(v=KT("decision__control_statistics__reinit")).values("v")[:1]
@@ -115,18 +129,32 @@ def frontier_version(task: Task) -> dict[str, Any]:
 
 
 def frontier_points(task: Task) -> list[FrontierPoint]:
-    """Every verified ticket of ``task`` with its controls' statistics; one query."""
+    """Every verified ticket of ``task`` with its controls' and its dense parent's statistics and its
+    outcome; one query."""
+    from django.urls import reverse
+
+    from registry.badges.badge import outcome_key
+
     rows = (
         Ticket.objects.filter(task=task, status=Status.VERIFIED, density__isnull=False,
                               verified_accuracy__isnull=False)
-        .annotate(controls=_own_verification("decision__control_statistics"))
-        .values_list("name", "density", "verified_accuracy", "controls")
+        .annotate(controls=_own_verification("decision__control_statistics"),
+                  dense=_own_verification("decision__dense_statistic"),
+                  outcome=_own_verification("decision__outcome"),
+                  winning=_own_verification("winning"))
+        .order_by("id")
+        .values_list("name", "density", "verified_accuracy", "controls", "dense", "outcome", "winning")
     )
     points = []
-    for name, density, accuracy, controls in rows:
+    for name, density, accuracy, controls, dense, outcome, winning in rows:
         stats = {role: float(v) for role, v in (controls or {}).items()
                  if role in ("reinit", "random_mask") and isinstance(v, int | float)}
-        points.append(FrontierPoint(name=name, density=density, accuracy=accuracy, controls=stats))
+        points.append(FrontierPoint(
+            name=name, density=density, accuracy=accuracy, controls=stats,
+            dense=float(dense) if isinstance(dense, int | float) else None,
+            outcome=outcome_key("verified", winning=winning, outcome=outcome if isinstance(outcome, str) else None),
+            url=reverse("catalog:ticket", kwargs={"name": name}),
+        ))
     return points
 
 
@@ -162,7 +190,7 @@ class RoleSummary:
         return max(self.accuracies) if self.accuracies else None
 
 
-ROLE_ORDER = ["ticket", "reinit", "random_mask", "supermask"]
+ROLE_ORDER = ["ticket", "dense", "reinit", "random_mask", "supermask"]
 
 
 def role_summaries(verification: Verification) -> list[RoleSummary]:
@@ -172,11 +200,13 @@ def role_summaries(verification: Verification) -> list[RoleSummary]:
     statistics = dict(decision.get("control_statistics") or {})
     if decision.get("ticket_statistic") is not None:
         statistics["ticket"] = decision["ticket_statistic"]
+    if decision.get("dense_statistic") is not None:
+        statistics["dense"] = decision["dense_statistic"]
     spreads = decision.get("spreads") or {}
     by_role: dict[str, list[float]] = {}
     for run in verification.runs.all():
         by_role.setdefault(run.role, []).append(run.final_test_accuracy)
-    labels = dict(VerificationRun.Role.choices)
+    labels = {"dense": "dense parent (its own init, every weight)", **dict(VerificationRun.Role.choices)}
     out = []
     for role in sorted(set(by_role) | set(statistics), key=lambda r: ROLE_ORDER.index(r) if r in ROLE_ORDER else 9):
         values = by_role.get(role, [])

@@ -6,7 +6,8 @@
     /tickets/<name>/progress.json       live verification progress (polled by the page)
     /tickets/<name>/curves/<id>.svg     accuracy curves of one verification
     /tasks/                             tasks
-    /tasks/<name>/                      leaderboard;  /tasks/<name>/frontier.svg its plot
+    /tasks/<name>/                      leaderboard;  /tasks/<name>/frontier.vl.json its chart (Vega-Lite),
+                                        /tasks/<name>/frontier.svg the same as an image (?size=narrow)
     /signup/ /login/ /logout/           accounts;  /me/tickets/ /me/tokens/ for the signed-in user
     /submit/                            how to submit
 """
@@ -29,6 +30,7 @@ urlpatterns = [
     path("tasks/", views.task_list, name="tasks"),
     re_path(r"^tasks/(?P<name>[A-Za-z0-9._-]+)/$", views.leaderboard, name="leaderboard"),
     re_path(r"^tasks/(?P<name>[A-Za-z0-9._-]+)/frontier\.svg$", views.frontier_plot, name="frontier"),
+    re_path(r"^tasks/(?P<name>[A-Za-z0-9._-]+)/frontier\.vl\.json$", views.frontier_chart, name="frontier-chart"),
     path("signup/", views.signup, name="signup"),
     path("login/", auth_views.LoginView.as_view(template_name="catalog/login.html",
                                                 redirect_authenticated_user=True,

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,12 +20,24 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from registry.accounts import services as account_services
 from registry.accounts.models import ApiToken
+from registry.badges.badge import outcome_key
 from registry.catalog import plots, selectors
 from registry.catalog.architecture import layer_rows
-from registry.catalog.forms import SORT_CHOICES, STATUS_CHOICES, CatalogFilterForm, SignUpForm, TokenForm
+from registry.catalog.forms import (
+    SORT_CHOICES,
+    STATUS_CHOICES,
+    CatalogFilterForm,
+    SignUpForm,
+    SubmitForm,
+    TokenForm,
+)
+from registry.catalog.modelcard import client_install_line
 from registry.common.errors import ApiError
 from registry.common.throttling import web_throttle_wait
+from registry.hub import views as hub_views
+from registry.tickets.limits import max_part_bytes
 from registry.tickets.models import Revision, Status, Task, Ticket
+from registry.tickets.services import BundleUpload, submit_bundle
 from registry.verifications.models import Verification, VerificationRun
 from registry.verifications.selectors import is_admin
 
@@ -35,6 +49,21 @@ def _svg_response(svg: str, *, max_age: int = 300) -> HttpResponse:
     response = HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
     response["Cache-Control"] = f"public, max-age={max_age}"
     return response
+
+
+def _task(name: str) -> Task:
+    task = Task.objects.filter(name=name).first()
+    if task is None:
+        known = ", ".join(Task.objects.order_by("name").values_list("name", flat=True)[:20]) or "none yet"
+        raise Http404(f"There is no task named “{name}” on this hub (tasks: {known}).")
+    return task
+
+
+def _ticket(qs: Any, name: str) -> Ticket:
+    ticket = qs.filter(name=name).first()
+    if ticket is None:
+        raise Http404(f"There is no ticket named “{name}”. Search the catalog for a similar name.")
+    return ticket
 
 
 # --- home, catalog, leaderboards ----------------------------------------------------------------------
@@ -69,32 +98,59 @@ def task_list(request: HttpRequest) -> HttpResponse:
     return render(request, "catalog/tasks.html", {"tasks": list(selectors.task_summaries())})
 
 
+def _frontier_key(task: Task) -> str:
+    return plots.data_key("frontier", selectors.frontier_version(task))
+
+
 @require_GET
 def leaderboard(request: HttpRequest, name: str) -> HttpResponse:
-    task = get_object_or_404(Task, name=name)
+    task = _task(name)
     page = selectors.leaderboard_page(task, request.GET.get("page") or 1)
     return render(request, "catalog/leaderboard.html", {
         "task": task, "page": page, "rank_offset": page.start_index() - 1 if page.object_list else 0,
-        "plot_version": plots.data_key("frontier", selectors.frontier_version(task)).rsplit(":", 1)[-1][:12],
+        "plot_version": _frontier_key(task).rsplit(":", 1)[-1][:12],
     })
+
+
+def frontier_svg_for(task: Task, *, wide: bool = True, key: str | None = None) -> str:
+    """The task's static frontier image, from the storage (drawn once per change of its data)."""
+    key = f"{key or _frontier_key(task)}:{'wide' if wide else 'narrow'}"
+    return plots.stored_plot(key, lambda: plots.frontier_svg(
+        selectors.frontier_points(task), baseline=task.dense_baseline_accuracy, task=task.name, wide=wide))
 
 
 @require_GET
 def frontier_plot(request: HttpRequest, name: str) -> HttpResponse:
-    task = get_object_or_404(Task, name=name)
-    key = plots.data_key("frontier", selectors.frontier_version(task))
-    svg = plots.cached_svg(key, lambda: plots.frontier_svg(
-        selectors.frontier_points(task), baseline=task.dense_baseline_accuracy, task=task.name))
+    """The static image (the no-JavaScript fallback of the chart); ``?size=narrow`` for phones."""
+    task = _task(name)
+    svg = frontier_svg_for(task, wide=request.GET.get("size") != "narrow")
     # The leaderboard links the plot with ?v=<digest of its data>: such a URL may be cached for a day.
     return _svg_response(svg, max_age=86400 if request.GET.get("v") else 300)
+
+
+@require_GET
+def frontier_chart(request: HttpRequest, name: str) -> HttpResponse:
+    """The interactive chart's Vega-Lite spec (JSON), cached by a digest of its data."""
+    task = _task(name)
+    key = f"{_frontier_key(task)}:spec"
+    body = cache.get(key)
+    if body is None:
+        spec = plots.frontier_spec(selectors.frontier_points(task), baseline=task.dense_baseline_accuracy,
+                                   task=task.name)
+        body = json.dumps(spec, separators=(",", ":"))
+        cache.set(key, body, plots.PLOT_CACHE_SECONDS)
+    response = HttpResponse(body, content_type="application/json")
+    response["Cache-Control"] = f"public, max-age={86400 if request.GET.get('v') else 60}"
+    return response
 
 
 # --- ticket page --------------------------------------------------------------------------------------
 
 
 def _may_see_details(user: Any, ticket: Ticket, revision: Revision) -> bool:
-    """Runs, reasons and curves of a verification: public once the revision is verified (and the ticket
-    not withdrawn); always for the ticket's owner and for staff (the rule of verifications.selectors)."""
+    """Runs, seeds and curves of a verification: public once the revision is verified (and the ticket
+    not withdrawn); always for the ticket's owner and for staff (the rule of verifications.selectors).
+    The verdict itself (measured statistic, threshold, reason) is public once finished: see the page."""
     if is_admin(user) or (user.is_authenticated and ticket.owner_id == user.pk):
         return True
     return revision.status == Status.VERIFIED and ticket.status != Status.WITHDRAWN
@@ -108,9 +164,11 @@ def _revision_for(request: HttpRequest, ticket: Ticket) -> Revision:
     elif _COMMIT.match(ref):
         revision = revisions.filter(commit=ref).first()
     else:
-        raise Http404(f"A revision is a 40-hex commit id; got {ref!r}.")
+        raise Http404(f"“{ref}” is not a revision of {ticket.name}: a revision is named by its 40-character "
+                      "commit id (see the ticket's Revisions table).")
     if revision is None:
-        raise Http404(f"{ticket.name} has no revision {ref or 'yet'}.")
+        raise Http404(f"The ticket {ticket.name} has no revision {ref}." if ref else
+                      f"The ticket {ticket.name} has no revision yet.")
     return revision
 
 
@@ -124,7 +182,7 @@ def _verifications(revision: Revision) -> list[Verification]:
 
 @require_GET
 def ticket_detail(request: HttpRequest, name: str) -> HttpResponse:
-    ticket = get_object_or_404(Ticket.objects.select_related("owner", "task"), name=name)
+    ticket = _ticket(Ticket.objects.select_related("owner", "task"), name)
     revision = _revision_for(request, ticket)
     verifications = _verifications(revision)
     own = next((v for v in verifications if v.kind == Verification.Kind.OWN), None)
@@ -133,22 +191,40 @@ def ticket_detail(request: HttpRequest, name: str) -> HttpResponse:
     files = selectors.files_of(revision)
     rows, from_core = layer_rows(revision, ticket.task, files)
     base = request.build_absolute_uri("/").rstrip("/")
-    pinned = revision.commit
     revisions = selectors.ticket_revisions(ticket)
     latest_number = max((r.number for r in revisions), default=revision.number)
     claims = (revision.config or {}).get("claims") or {}
+    published = revision.status == Status.VERIFIED and ticket.status != Status.WITHDRAWN
+    published_revision = None if ticket.status == Status.WITHDRAWN else next(
+        (r for r in revisions if r.status == Status.VERIFIED), None)
+    shown_status = Status.WITHDRAWN if ticket.status == Status.WITHDRAWN else revision.status
+    decision = (own.decision or {}) if own is not None else {}
+    outcome = outcome_key(shown_status, winning=own.winning if own else None,
+                          outcome=(own.outcome if own else "") or decision.get("outcome") or None,
+                          verification_status=own.status if own else None)
+    verdict = outcome_key(revision.status, winning=own.winning if own else None,
+                          outcome=(own.outcome if own else "") or decision.get("outcome") or None,
+                          verification_status=own.status if own else None)
+    is_owner = request.user.is_authenticated and ticket.owner_id == request.user.pk
     return render(request, "catalog/ticket.html", {
         "ticket": ticket,
         "revision": revision,
         "is_latest": revision.number == latest_number,
         "revisions": revisions,
-        "published_revision": next((r for r in revisions if r.status == Status.VERIFIED), None),
-        "files": files,
+        "published": published,
+        "published_revision": published_revision,
+        "files": hub_views.revision_files(revision, base),
         "own": own,
+        "decision": decision,
+        "outcome": outcome,
+        "verdict": verdict,
+        "finished": own is not None and own.finished,
+        "is_owner": is_owner,
         "roles": selectors.role_summaries(own) if own and details else [],
         "transfers": [(v, selectors.role_summaries(v)) for v in transfers] if details else [],
         "details": details,
-        "running": revision.status in (Status.PENDING, Status.VERIFYING) and ticket.status != Status.WITHDRAWN,
+        "running": revision.status in (Status.PENDING, Status.VERIFYING) and ticket.status != Status.WITHDRAWN
+        and not (own is not None and own.status == Verification.Status.FAILED),
         "layers": rows,
         "layers_from_core": from_core,
         "total_params": sum(r.params for r in rows if r.params) or None,
@@ -158,8 +234,10 @@ def ticket_detail(request: HttpRequest, name: str) -> HttpResponse:
         "recipe": (revision.config or {}).get("recipe") or {},
         "provenance": (revision.config or {}).get("provenance") or {},
         "base_url": base,
+        "install_line": client_install_line(),
         "badge_latest": f"{base}{reverse('badges:latest', kwargs={'name': ticket.name, 'fmt': 'svg'})}",
-        "badge_pinned": f"{base}{reverse('badges:pinned', kwargs={'name': ticket.name, 'commit': pinned, 'fmt': 'svg'})}",
+        "badge_pinned": f"{base}{reverse('badges:pinned', kwargs={'name': ticket.name, 'commit': revision.commit, 'fmt': 'svg'})}",
+        "badge_json": f"{base}{reverse('badges:latest', kwargs={'name': ticket.name, 'fmt': 'json'})}",
         "page_url": f"{base}{reverse('catalog:ticket', kwargs={'name': ticket.name})}",
     })
 
@@ -170,7 +248,8 @@ def progress_payload(ticket: Ticket, revision: Revision, verification: Verificat
     the accuracy of the run in progress only for those who may see the verification's details."""
     status = Status.WITHDRAWN if ticket.status == Status.WITHDRAWN else revision.status
     payload: dict[str, Any] = {"ticket": ticket.name, "commit": revision.commit, "status": status,
-                               "finished": status in (Status.VERIFIED, Status.REJECTED, Status.WITHDRAWN)}
+                               "finished": status in (Status.VERIFIED, Status.REJECTED, Status.WITHDRAWN)
+                               or (verification is not None and verification.status == Verification.Status.FAILED)}
     if verification is not None:
         payload.update({
             "verification_status": verification.status,
@@ -188,7 +267,7 @@ def progress_payload(ticket: Ticket, revision: Revision, verification: Verificat
 
 @require_GET
 def ticket_progress(request: HttpRequest, name: str) -> JsonResponse:
-    ticket = get_object_or_404(Ticket, name=name)
+    ticket = _ticket(Ticket.objects.all(), name)
     revision = _revision_for(request, ticket)
     own = Verification.objects.filter(revision=revision, kind=Verification.Kind.OWN).first()
     details = _may_see_details(request.user, ticket, revision)
@@ -207,10 +286,20 @@ def curves_plot(request: HttpRequest, name: str, verification_id: int) -> HttpRe
     revision = verification.revision
     if not _may_see_details(request.user, revision.ticket, revision):
         raise Http404("No curves to show for this revision.")
-    key = plots.data_key("curves", selectors.curve_version(verification))
-    svg = plots.cached_svg(key, lambda: plots.curves_svg(
-        selectors.run_curves(verification), title=f"{revision.ticket.name} on {verification.task}"))
+    svg = curves_svg_for(verification)
     return _svg_response(svg, max_age=60 if not verification.finished else 3600)
+
+
+def curves_svg_for(verification: Verification) -> str:
+    """The curves of a verification: kept in the storage once it finished (drawn when it finishes, see
+    signals.py), in the cache while it runs (its data changes with every run)."""
+    key = plots.data_key("curves", selectors.curve_version(verification))
+
+    def draw() -> str:
+        return plots.curves_svg(selectors.run_curves(verification),
+                                title=f"{verification.revision.ticket.name} on {verification.task}")
+
+    return plots.stored_plot(key, draw) if verification.finished else plots.cached_svg(key, draw)
 
 
 # --- people -------------------------------------------------------------------------------------------
@@ -272,16 +361,70 @@ def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
     return redirect("catalog:tokens")
 
 
-@require_GET
-def how_to_submit(request: HttpRequest) -> HttpResponse:
+UPLOAD_PARTS = {"config": "config.json", "init": "init.safetensors", "mask": "mask.safetensors"}
+#: Fields of the upload form an error's ``field`` lands on; anything else (a tensor, a config field) is
+#: shown at the top of the form with its field named.
+FORM_FIELDS = {"config", "init", "mask", "name", "message"}
+
+
+def _upload(form: SubmitForm) -> BundleUpload:
+    """The form's three files as bytes, refused over the API's per-part limits before reading them."""
+    parts: dict[str, bytes] = {}
+    for part, filename in UPLOAD_PARTS.items():
+        uploaded = form.cleaned_data[part]
+        limit = max_part_bytes(part)
+        if uploaded.size > limit:
+            raise ApiError("file_too_large", f"{filename} is {uploaded.size:,} bytes, over the limit of {limit:,} bytes.",
+                           field=part, status_code=413)
+        parts[part] = uploaded.read()
+    return BundleUpload(config=parts["config"], init=parts["init"], mask=parts["mask"])
+
+
+def _policy_text() -> str:
     try:
         from verifier.policy import VerificationPolicy
 
-        policy_text = VerificationPolicy.from_settings().text()
+        return VerificationPolicy.from_settings().text()
     except Exception:  # noqa: BLE001 - the page still explains submission without the verifier package
-        policy_text = ""
+        return ""
+
+
+@require_http_methods(["GET", "POST"])
+def how_to_submit(request: HttpRequest) -> HttpResponse:
+    """How to submit (the CLI) and, for a signed-in user, the browser upload of the three files: the same
+    ``submit_bundle`` service as ``POST /api/v1/tickets/``, so the same validation and the same messages."""
+    form = SubmitForm()
+    status = 200
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect(f"{reverse(LOGIN_URL)}?next={reverse('catalog:submit')}")
+        form = SubmitForm(request.POST, request.FILES)
+        wait = web_throttle_wait(request, "submit")
+        if wait is not None:
+            form.add_error(None, f"Too many submissions; try again in {int(wait) + 1} seconds.")
+            status = 429
+        elif form.is_valid():
+            try:
+                submission = submit_bundle(user=request.user, upload=_upload(form),
+                                           name=form.cleaned_data["name"] or None,
+                                           message=form.cleaned_data["message"] or "")
+            except ApiError as err:
+                field = err.field if err.field in FORM_FIELDS else None
+                detail = str(err.detail) if field or not err.field else f"{err.field}: {err.detail}"
+                form.add_error(field, detail)
+                status = err.status_code
+            else:
+                ticket = submission.ticket
+                messages.success(request, f"Submitted {ticket.name} revision {submission.revision.number}; "
+                                          "the verifier will retrain it. This page follows its progress.")
+                return redirect(f"{reverse('catalog:ticket', kwargs={'name': ticket.name})}"
+                                f"?revision={submission.revision.commit}")
+        else:
+            status = 400
     return render(request, "catalog/submit.html", {
-        "policy_text": policy_text,
+        "form": form,
+        "policy_text": _policy_text(),
         "base_url": request.build_absolute_uri("/").rstrip("/"),
+        "install_line": client_install_line(),
         "tasks": list(Task.objects.order_by("name").values_list("name", flat=True)),
-    })
+    }, status=status)

@@ -96,25 +96,48 @@ def _curve(final: float, iterations: int = 4000, every: int = 400) -> list[dict[
 
 
 def make_verification(revision: Revision, *, status: str, accuracy: float | None, claimed: float | None,
-                      runs: bool = True, winning: bool = True) -> Verification:
-    """The own verification of ``revision``: finished (verified/rejected) with runs, or running/queued."""
+                      runs: bool = True, winning: bool = True, dense: float | None = None,
+                      legacy: bool = False) -> Verification:
+    """The own verification of ``revision``: finished (verified/rejected/failed) with runs, or running/queued.
+
+    Finished records carry the dense parent (``dense``, default: 0.5 pp under the ticket) and the three
+    outcomes, as the policy writes them; ``legacy=True`` writes a record from before the dense parent."""
     acc = accuracy if accuracy is not None else 0.3
     controls = {"reinit": acc - (0.08 if winning else 0.0), "random_mask": acc - (0.1 if winning else 0.005),
                 "supermask": 0.12}
     spreads = {"ticket": 0.006, "reinit": 0.01, "random_mask": 0.012, "supermask": 0.0}
-    finished = status in ("verified", "rejected")
+    finished = status in ("verified", "rejected", "failed")
+    dense = (acc + 0.005) if dense is None else dense
+    verified = status == "verified"
+    beats_controls = winning
+    matching = acc >= dense - 0.02
+    winning = winning and (matching or legacy)
+    outcome = {"rejected": "rejected", "failed": "failed"}.get(
+        status, "winning" if winning else "verified_not_winning")
+    decision: dict[str, Any] = {
+        "verified": verified, "winning": winning and verified, "reasons": [] if status != "rejected" else [
+            f"The median test accuracy over 3 retraining runs is {acc:.4f}, below the claimed "
+            f"{claimed or 0:.4f} minus the tolerance 0.020 for mnist1d."],
+        "ticket_statistic": acc, "control_statistics": controls, "spreads": spreads,
+        "margin": acc - max(controls.values()), "threshold": (claimed - 0.02) if claimed else None,
+        "tolerance": 0.02, "measured_density": revision.density, "claimed_density": None,
+    }
+    if not legacy:
+        decision.update({"outcome": outcome, "matching": matching if verified else None,
+                         "beats_controls": beats_controls if verified else None, "dense_statistic": dense,
+                         "dense_gap": acc - dense})
+    if status == "failed":
+        decision = {"outcome": "failed"}
     verification = Verification.objects.create(
         revision=revision, task=revision.ticket.task.name, kind="own", status=status, policy=POLICY,
-        decision={
-            "verified": status == "verified", "winning": winning, "reasons": [] if status != "rejected" else [
-                f"The median test accuracy over 3 retraining runs is {acc:.4f}, below the claimed "
-                f"{claimed or 0:.4f} minus the tolerance 0.020 for mnist1d."],
-            "ticket_statistic": acc, "control_statistics": controls, "spreads": spreads,
-            "margin": acc - max(controls.values()), "threshold": (claimed - 0.02) if claimed else None,
-            "tolerance": 0.02, "measured_density": revision.density, "claimed_density": None,
-        } if finished else {},
-        reason="" if status != "rejected" else "The median test accuracy is below the claim.",
-        winning=winning if finished else None, claimed_accuracy=claimed, measured_density=revision.density,
+        decision=decision if finished else {},
+        reason={"rejected": "The median test accuracy is below the claim.",
+                "failed": "The hub could not finish this verification; it will be retried."}.get(status, ""),
+        winning=(winning and verified) if finished else None, claimed_accuracy=claimed,
+        measured_density=revision.density,
+        outcome=outcome if finished and not legacy else "",
+        matching=decision.get("matching") if finished else None,
+        beats_controls=decision.get("beats_controls") if finished else None,
         runs_total=9, runs_done=9 if finished else 4,
         current_run="" if finished else "random_mask seed 1",
         current_iteration=None if finished else 1200, current_iterations_total=None if finished else 4000,
@@ -122,10 +145,12 @@ def make_verification(revision: Revision, *, status: str, accuracy: float | None
         device="cpu", engine="stacked",
         started_at=timezone.now() - timedelta(minutes=3), finished_at=timezone.now() if finished else None,
     )
-    if runs and finished:
+    if runs and finished and status != "failed":
         rows = []
-        for role, center in (("ticket", acc), ("reinit", controls["reinit"]),
-                             ("random_mask", controls["random_mask"])):
+        roles = [("ticket", acc), ("reinit", controls["reinit"]), ("random_mask", controls["random_mask"])]
+        if not legacy:
+            roles.insert(1, ("dense", dense))
+        for role, center in roles:
             for seed, delta in enumerate((-0.003, 0.0, 0.003)):
                 final = center + delta
                 rows.append(VerificationRun(
@@ -141,7 +166,8 @@ def make_verification(revision: Revision, *, status: str, accuracy: float | None
 
 def make_ticket(name: str, *, task: Task, owner: Any, status: str = "verified", density: float = 0.036,
                 accuracy: float | None = 0.6, claimed: float | None = 0.6, family: str = "lenet-300-100",
-                downloads: int = 0, winning: bool = True, verification: bool = True) -> Ticket:
+                downloads: int = 0, winning: bool = True, verification: bool = True,
+                dense: float | None = None, legacy: bool = False) -> Ticket:
     """A ticket with one revision in ``status`` (its files and, unless pending, its own verification)."""
     ticket = Ticket.objects.create(name=name, owner=owner, task=task, family=family, status=status,
                                    density=density, layer_densities=_layer_densities(density),
@@ -160,7 +186,8 @@ def make_ticket(name: str, *, task: Task, owner: Any, status: str = "verified", 
     ticket.save(update_fields=["latest_revision"])
     if verification and status != "pending":
         v_status = {"verifying": "running"}.get(status, status)
-        make_verification(revision, status=v_status, accuracy=accuracy, claimed=claimed, winning=winning)
+        make_verification(revision, status=v_status, accuracy=accuracy, claimed=claimed, winning=winning,
+                          dense=dense, legacy=legacy)
     return ticket
 
 
@@ -198,8 +225,10 @@ def bulk_tickets(count: int, *, task: Task, owner: Any, prefix: str = "bulk", se
                     "supermask": 0.1}
         verifications.append(Verification(
             revision=r, task=task.name, kind="own", status=r.status, policy=POLICY, winning=True,
-            decision={"verified": r.status == "verified", "winning": True, "ticket_statistic": acc,
-                      "control_statistics": controls, "spreads": {"ticket": 0.01}, "margin": 0.01},
+            decision={"verified": r.status == "verified", "winning": r.status == "verified", "ticket_statistic": acc,
+                      "control_statistics": controls, "spreads": {"ticket": 0.01}, "margin": 0.01,
+                      "outcome": "winning" if r.status == "verified" else "rejected", "dense_statistic": acc + 0.004,
+                      "dense_gap": -0.004, "matching": True, "beats_controls": True},
             runs_total=9, runs_done=9,
         ))
     Verification.objects.bulk_create(verifications, batch_size=2000)

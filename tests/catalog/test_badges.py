@@ -19,17 +19,33 @@ def test_format_percent(fraction, text):
     assert format_percent(fraction) == text
 
 
-def test_verified_badge_states_accuracy_and_density():
-    spec = badge_for("verified", accuracy=0.982, density=0.036)
-    assert spec.message == "verified 98.2% @ 3.6%"
+def test_verified_badges_say_winning_or_not_with_accuracy_and_density():
+    spec = badge_for("verified", accuracy=0.982, density=0.036, outcome="winning")
+    assert spec.message == "winning ticket 98.2% @ 3.6%"
     assert spec.shields_color == "brightgreen"
     svg = render_svg(spec)
     root = ET.fromstring(svg.encode())  # well-formed XML
     assert root.tag.endswith("svg")
-    assert "verified 98.2% @ 3.6%" in svg
+    assert "winning ticket 98.2% @ 3.6%" in svg
     assert shields_endpoint(spec) == {"schemaVersion": 1, "label": "lottery ticket",
-                                      "message": "verified 98.2% @ 3.6%", "color": "brightgreen",
+                                      "message": "winning ticket 98.2% @ 3.6%", "color": "brightgreen",
                                       "cacheSeconds": 300}
+    plain = badge_for("verified", accuracy=0.55, density=0.1, outcome="verified_not_winning")
+    assert plain.message == "verified, not winning 55.0% @ 10.0%"
+    assert plain.shields_color == "blue"  # verified is not a failure: never red
+    # a record from before the dense parent: its winning flag decides
+    assert badge_for("verified", accuracy=0.5, density=0.1, winning=False).message.startswith("verified, not winning")
+    assert badge_for("verified", accuracy=0.5, density=0.1, winning=True).message.startswith("winning ticket")
+
+
+def test_a_rejected_badge_is_red_and_never_winning():
+    spec = badge_for("rejected", accuracy=0.4, density=0.05, winning=True, outcome="rejected")
+    assert spec.message == "rejected" and spec.shields_color == "red"
+
+
+def test_a_failed_verification_is_grey():
+    spec = badge_for("verifying", verification_status="failed")
+    assert spec.message == "verification failed" and spec.shields_color == "lightgrey"
 
 
 @pytest.mark.parametrize("status", ["pending", "verifying", "rejected", "withdrawn"])
@@ -52,7 +68,7 @@ def test_changing_states_are_cached_briefly_and_pinned_final_ones_longer():
 
 
 EXPECTED = {
-    "verified": "verified 98.2% @ 3.6%",
+    "verified": "winning ticket 98.2% @ 3.6%",
     "pending": "pending",
     "verifying": "verifying",
     "rejected": "rejected",
@@ -95,7 +111,7 @@ def test_badge_changes_when_the_status_changes(client, tickets):
     set_revision_status(ticket.latest_revision, "verified", verified_accuracy=0.91)
     after = client.get(f"/badges/{ticket.name}.svg", HTTP_IF_NONE_MATCH=before["ETag"])
     assert after.status_code == 200
-    assert "verified 91.0% @ 20.0%" in after.content.decode()
+    assert "91.0% @ 20.0%" in after.content.decode()
 
 
 def test_pinned_badge_follows_its_revision_and_withdrawal(client, tickets):
@@ -105,10 +121,10 @@ def test_pinned_badge_follows_its_revision_and_withdrawal(client, tickets):
     commit = commit_for(ticket.name, 1)
     pinned = client.get(f"/badges/{ticket.name}/{commit}.svg")
     assert pinned.status_code == 200
-    assert "verified 98.2% @ 3.6%" in pinned.content.decode()
+    assert "winning ticket 98.2% @ 3.6%" in pinned.content.decode()
     assert "max-age=3600" in pinned["Cache-Control"]
     assert json.loads(client.get(f"/badges/{ticket.name}/{commit}.json").content)["message"] == (
-        "verified 98.2% @ 3.6%")
+        "winning ticket 98.2% @ 3.6%")
 
     withdraw_ticket(ticket)
     assert "withdrawn" in client.get(f"/badges/{ticket.name}/{commit}.svg").content.decode()
@@ -126,3 +142,12 @@ def test_unknown_ticket_or_revision_is_a_404_not_found_badge(client, tickets, ur
     assert "not found" in response.content.decode()
     assert "max-age=60" in response["Cache-Control"]
     assert "ETag" not in response
+
+
+def test_badge_of_a_verified_ticket_that_is_not_winning(client, task, owner):
+    from catalog_rows import make_ticket
+
+    make_ticket("close-ticket", task=task, owner=owner, density=0.1, accuracy=0.55, claimed=0.55, dense=0.6)
+    body = json.loads(client.get("/badges/close-ticket.json").content)
+    assert body["message"] == "verified, not winning 55.0% @ 10.0%" and body["color"] == "blue"
+    assert "verified, not winning" in client.get("/badges/close-ticket.svg").content.decode()

@@ -93,18 +93,46 @@ def test_withdrawn_tickets_leave_the_catalog_but_keep_their_page(client, tickets
     assert "a bug in the mask" in page.content.decode()
 
 
-def test_leaderboard_ranks_verified_tickets_with_controls_and_plot(client, tickets, task, owner):
-    make_ticket("better-ticket", task=task, owner=owner, density=0.1, accuracy=0.99, claimed=0.99)
-    make_ticket("loser-ticket", task=task, owner=owner, density=0.1, accuracy=0.5, claimed=0.5, winning=False)
+def test_leaderboard_ranks_verified_tickets_with_controls_dense_and_chart(client, tickets, task, owner):
+    make_ticket("better-ticket", task=task, owner=owner, density=0.1, accuracy=0.99, claimed=0.99, dense=0.97)
+    make_ticket("loser-ticket", task=task, owner=owner, density=0.1, accuracy=0.5, claimed=0.5, winning=False,
+                dense=0.6)
     html = client.get("/tasks/mnist1d/").content.decode()
     assert _names(html) == ["better-ticket", "lenet-mnist1d-3.6pct", "loser-ticket"]
-    assert "not winning" in html and "winning" in html
-    assert "+36.2 pp" in html  # 98.2% vs the dense 62.0%
-    assert 'src="/tasks/mnist1d/frontier.svg?v=' in html
+    assert "verified, not winning" in html and "winning ticket" in html
+    # vs dense is against each ticket's measured dense parent, not the task's recorded baseline
+    assert "+2.0 pp" in html and "-10.0 pp" in html and "-0.5 pp" in html
+    assert "+36.2 pp" not in html
+    assert 'data-spec="/tasks/mnist1d/frontier.vl.json?v=' in html
+    assert '<noscript><picture>' in html and 'frontier.svg?size=narrow&amp;v=' in html
     plot = client.get("/tasks/mnist1d/frontier.svg")
     assert plot["Content-Type"].startswith("image/svg+xml")
     svg = plot.content.decode()
-    assert "mnist1d: verified tickets (3)" in svg and "dense baseline 62.0%" in svg
+    assert "mnist1d: verified tickets (3)" in svg and "dense 97.0%" in svg  # median of the 3 dense parents
+
+
+def test_frontier_chart_spec_has_every_ticket_linked_with_controls_and_dense(client, tickets, task, owner):
+    make_ticket("loser-ticket", task=task, owner=owner, density=0.1, accuracy=0.5, claimed=0.5, winning=False,
+                dense=0.6)
+    response = client.get("/tasks/mnist1d/frontier.vl.json?v=1")
+    assert response["Content-Type"] == "application/json" and "max-age=86400" in response["Cache-Control"]
+    spec = response.json()
+    assert spec["$schema"].endswith("vega-lite/v5.json")
+    points = next(layer for layer in spec["layer"] if layer.get("mark", {}).get("type") == "point")
+    rows = points["data"]["values"]
+    kinds = {(r["ticket"], r["kind"]) for r in rows}
+    assert ("lenet-mnist1d-3.6pct", "winning ticket") in kinds
+    assert ("loser-ticket", "verified, not winning") in kinds
+    assert ("loser-ticket", "dense parent") in kinds
+    assert ("loser-ticket", "control: same mask, re-initialised") in kinds
+    assert {r["url"] for r in rows} == {"/tickets/lenet-mnist1d-3.6pct/", "/tickets/loser-ticket/"}
+    assert points["encoding"]["href"] == {"field": "url"}
+    assert [t["field"] for t in points["encoding"]["tooltip"]][:4] == ["ticket", "kind", "density", "accuracy"]
+    x = points["encoding"]["x"]
+    assert x["scale"]["type"] == "log" and x["scale"]["reverse"] is True
+    assert x["axis"]["values"][:6] == [100.0, 51.2, 21.0, 7.0, 3.6, 1.9]
+    dense_rule = spec["layer"][0]["layer"][0]
+    assert dense_rule["mark"]["type"] == "rule"
 
 
 def test_leaderboard_plot_is_redrawn_when_its_data_changes(client, tickets, task, owner):
@@ -114,29 +142,119 @@ def test_leaderboard_plot_is_redrawn_when_its_data_changes(client, tickets, task
     assert "verified tickets (2)" in client.get("/tasks/mnist1d/frontier.svg").content.decode()
 
 
-def test_unknown_pages_are_404(client, tickets):
-    assert client.get("/tasks/nope/").status_code == 404
-    assert client.get("/tickets/no-such-ticket/").status_code == 404
-    assert client.get("/tickets/pending-ticket/?revision=xyz").status_code == 404
+def test_plots_are_drawn_when_a_verification_finishes_not_on_a_visit(client, task, owner,
+                                                                     django_capture_on_commit_callbacks):
+    from django.core.cache import cache
+    from django.core.files.storage import default_storage
+
+    ticket = make_ticket("fresh-ticket", task=task, owner=owner, status="verifying", accuracy=None, claimed=0.6)
+    verification = ticket.latest_revision.verifications.get()
+    assert not default_storage.exists("plots") or not default_storage.listdir("plots")[1]
+    from registry.tickets.services import set_revision_status
+
+    with django_capture_on_commit_callbacks(execute=True):
+        verification.status = "verified"
+        verification.save()
+        set_revision_status(ticket.latest_revision, "verified", verified_accuracy=0.61)
+    stored = default_storage.listdir("plots")[1]
+    assert len([f for f in stored if "frontier" in f]) == 2  # wide and narrow
+    assert any("curves" in f for f in stored)
+    cache.clear()  # a visitor on another process: the image comes from the storage, as it was drawn
+    wide = next(f for f in stored if "frontier" in f and "wide" in f)
+    assert client.get("/tasks/mnist1d/frontier.svg").content == default_storage.open(f"plots/{wide}").read()
 
 
-def test_ticket_page_claim_measured_controls_files_snippets(client, tickets):
+def test_unknown_pages_are_404_and_say_what_was_not_found(client, tickets):
+    for url, words in [("/tasks/nope/", "There is no task named “nope”"),
+                       ("/tickets/no-such-ticket/", "There is no ticket named “no-such-ticket”"),
+                       ("/tickets/pending-ticket/?revision=xyz", "“xyz” is not a revision of pending-ticket"),
+                       ("/no/such/page/", "There is no page at <code>/no/such/page/</code>")]:
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert words in response.content.decode(), url
+
+
+def test_ticket_page_claim_measured_dense_controls_files_snippets(client, tickets):
     ticket = tickets["verified"]
     html = client.get(f"/tickets/{ticket.name}/").content.decode()
     assert "98.0%" in html  # claimed
     assert "98.2%" in html and "median of 3 seeds" in html  # measured
     assert "± 0.30 pp (sd)" in html and "spread 0.60 pp" in html
     assert "winning ticket" in html and "same mask, fresh random init" in html
+    assert "Dense parent" in html and "98.7%" in html and "-0.50 pp" in html and "matching" in html
+    assert 'class="verdict verdict-winning"' in html
     assert f'/tickets/{ticket.name}/curves/' in html
-    for path in ("config.json", "init.safetensors", "mask.safetensors"):
-        assert path in html
+    for path in ("config.json", "init.safetensors", "mask.safetensors", "verification.json", "README.md"):
+        assert f">{path}</a>" in html  # the files the Hub protocol serves, linked
     assert "1.0\xa0MB" in html  # sizes, human readable
     commit = commit_for(ticket.name, 1)
-    assert f'ticketclient.pull("{ticket.name}", revision="{commit}")' in html
-    assert f"ticket pull {ticket.name} --revision {commit}" in html
+    assert (f'ticketclient.pull("{ticket.name}", revision="{commit}", endpoint="http://testserver")') in html
+    assert f"ticket pull {ticket.name} --revision {commit} --endpoint http://testserver" in html
+    assert 'hf_hub_download("lenet-mnist1d-3.6pct", "mask.safetensors"' in html and 'endpoint="http://testserver"' in html
+    assert 'pip install &quot;./client[torch]&quot;' in html
     assert f"[![lottery ticket](http://testserver/badges/{ticket.name}.svg)](http://testserver/tickets/{ticket.name}/)" in html
     assert "imp" in html and "layerwise" in html  # provenance
+    assert "20% per round (output layer 10%)" in html and "{&#x27;default&#x27;" not in html  # rates in words
     assert "layers.1" in html  # architecture table
+
+
+def test_the_files_table_lists_what_the_hub_protocol_serves(client, tickets):
+    ticket = tickets["verified"]
+    html = client.get(f"/tickets/{ticket.name}/").content.decode()
+    tree = client.get(f"/api/models/{ticket.name}/tree/main").json()
+    for entry in tree:
+        assert f">{entry['path']}</a>" in html and entry["oid"] in html
+
+
+@pytest.mark.parametrize("status", ["rejected", "pending", "verifying"])
+def test_unpublished_tickets_offer_no_pull_or_badge_snippet(client, tickets, status, owner):
+    ticket = tickets[status]
+    for viewer in (None, owner):
+        if viewer is not None:
+            client.force_login(viewer)
+        html = client.get(f"/tickets/{ticket.name}/").content.decode()
+        assert 'id="snippet-python"' not in html and 'id="snippet-badge"' not in html
+        assert 'class="badge-preview"' not in html
+        assert "Only verified revisions can be pulled" in html
+
+
+def test_withdrawn_ticket_offers_no_snippet_and_says_so(client, tickets):
+    from registry.tickets.services import withdraw_ticket
+
+    withdraw_ticket(tickets["verified"], reason="a bug in the mask")
+    html = client.get(f"/tickets/{tickets['verified'].name}/").content.decode()
+    assert "a bug in the mask" in html and 'id="snippet-python"' not in html
+    assert "nothing to pull or embed" in html
+    assert 'data-outcome="withdrawn"' in html
+
+
+def test_verified_not_winning_is_blue_and_says_why(client, task, owner):
+    make_ticket("close-ticket", task=task, owner=owner, density=0.1, accuracy=0.55, claimed=0.55, dense=0.6)
+    html = client.get("/tickets/close-ticket/").content.decode()
+    assert 'class="verdict verdict-verified_not_winning"' in html
+    assert "Verified, not winning." in html and "does not match its dense parent" in html
+    assert 'status-verified_not_winning' in html and "status-rejected" not in html
+    assert 'class="no"' not in html  # no red "not winning"
+
+
+def test_a_failed_verification_is_grey_and_not_a_verdict(client, task, owner):
+    ticket = make_ticket("unlucky-ticket", task=task, owner=owner, status="verifying", accuracy=None, claimed=0.6,
+                         verification=False)
+    from catalog_rows import make_verification
+
+    make_verification(ticket.latest_revision, status="failed", accuracy=None, claimed=0.6)
+    html = client.get("/tickets/unlucky-ticket/").content.decode()
+    assert 'data-outcome="failed"' in html and "verification failed" in html
+    assert "This is not a verdict on the ticket." in html and 'id="progress"' not in html
+    assert client.get("/tickets/unlucky-ticket/progress.json").json()["finished"] is True
+
+
+def test_old_records_without_a_dense_parent_still_render(client, task, owner):
+    make_ticket("legacy-ticket", task=task, owner=owner, density=0.1, accuracy=0.6, claimed=0.6, legacy=True)
+    html = client.get("/tickets/legacy-ticket/").content.decode()
+    assert "predates the measured dense parent" in html and "winning ticket" in html
+    assert client.get("/tasks/mnist1d/").status_code == 200
+    assert client.get("/tasks/mnist1d/frontier.vl.json").status_code == 200
 
 
 def test_curves_plot_of_a_verification(client, tickets):
@@ -148,17 +266,20 @@ def test_curves_plot_of_a_verification(client, tickets):
     assert client.get(f"/tickets/pending-ticket/curves/{verification.pk}.svg").status_code == 404
 
 
-def test_rejected_details_are_for_the_owner_only(client, tickets, owner, other):
+def test_anyone_sees_why_a_ticket_was_rejected_runs_stay_with_the_owner(client, tickets, owner, other):
     ticket = tickets["rejected"]
     verification = ticket.latest_revision.verifications.get()
-    public = client.get(f"/tickets/{ticket.name}/").content.decode()
-    assert "below the claim" not in public
+    for viewer in (None, other, owner):
+        if viewer is not None:
+            client.force_login(viewer)
+        html = client.get(f"/tickets/{ticket.name}/").content.decode()
+        # measured vs threshold, in words, for every visitor; never "winning ticket"
+        assert "Rejected." in html and "measured 40.00%" in html and "threshold 88.00%" in html
+        assert "below the claim" in html and 'class="verdict verdict-rejected"' in html
+        assert "winning ticket" not in html and "status-winning" not in html
+    client.logout()
     assert client.get(f"/tickets/{ticket.name}/curves/{verification.pk}.svg").status_code == 404
-    client.force_login(other)
-    assert "below the claim" not in client.get(f"/tickets/{ticket.name}/").content.decode()
     client.force_login(owner)
-    mine = client.get(f"/tickets/{ticket.name}/").content.decode()
-    assert "below the claim" in mine
     assert client.get(f"/tickets/{ticket.name}/curves/{verification.pk}.svg").status_code == 200
 
 
@@ -194,9 +315,10 @@ def test_older_revision_is_reachable_by_commit(client, tickets, owner, task):
     latest = client.get(f"/tickets/{ticket.name}/").content.decode()
     assert "revision 2" in latest and commit_for(ticket.name, 2)[:12] in latest
     assert "The last verified revision is" in latest and f"?revision={commit_for(ticket.name, 1)}" in latest
-    # the snippets fetch what the client can fetch: the last verified revision
-    assert f'ticketclient.pull("{ticket.name}", revision="{commit_for(ticket.name, 1)}")' in latest
-    assert "--include-unpublished" in latest
+    # no snippet for a pending revision: the page links the last verified one, which has them
+    assert 'id="snippet-python"' not in latest and "the last verified one is" in latest
+    client.force_login(owner)
+    assert "--include-unpublished" in client.get(f"/tickets/{ticket.name}/").content.decode()
     old = client.get(f"/tickets/{ticket.name}/?revision={commit_for(ticket.name, 1)}").content.decode()
     assert "an older revision" in old and "98.2%" in old
     assert "The last verified revision is" not in old

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 
 from registry.catalog.plots import (
@@ -11,6 +12,7 @@ from registry.catalog.plots import (
     curves_svg,
     data_key,
     frontier,
+    frontier_spec,
     frontier_svg,
 )
 
@@ -35,10 +37,35 @@ def test_frontier_svg_is_svg_with_the_baseline_and_the_controls():
     root = ET.fromstring(svg.encode())
     assert root.tag.endswith("svg")
     # svg.fonttype=none keeps the text as text, so the legend and labels are searchable
-    assert "dense baseline 62.0%" in svg
+    assert "dense 62.0%" in svg  # no measured dense parent: the task's baseline
     assert "random re-init" in svg and "random mask" in svg
-    assert "% of weights remaining (log scale)" in svg
+    assert "weights remaining (density, %, log scale)" in svg
+    # ticks at the lottery-ticket papers' densities, no minor-tick clutter
+    for tick in ("100%", "51.2%", "21%", "7%", "3.6%", "1.9%", "0.5%"):
+        assert f">{tick}<" in svg, tick
     assert "mnist1d: verified tickets (4)" in svg
+
+
+def test_frontier_svg_draws_the_measured_dense_parents_and_a_legend_only_for_what_is_drawn():
+    points = [FrontierPoint("a", 0.2, 0.6, {"reinit": 0.5}, dense=0.62, outcome="winning"),
+              FrontierPoint("b", 0.05, 0.55, {}, dense=0.64, outcome="verified_not_winning")]
+    svg = frontier_svg(points, baseline=0.1, task="t")
+    assert "dense 63.0%" in svg  # the median of the measured parents, not the recorded baseline
+    assert "dense parent (own init, all weights)" in svg
+    assert "winning ticket" in svg and "verified, not winning" in svg
+    assert "random mask, same layer densities" not in svg  # no such control drawn: no legend entry
+    narrow = frontier_svg(points, baseline=0.1, task="t", wide=False)
+    assert 'width="302.4pt"' in narrow  # 4.2 in: drawn for a phone, not shrunk
+
+
+def test_frontier_spec_caps_points_and_keeps_the_frontier():
+    many = [FrontierPoint(f"t{i}", 0.001 + i / 5000, 0.5 + (i % 7) / 100, {"reinit": 0.4}) for i in range(2500)]
+    spec = frontier_spec(many, baseline=0.6, task="t")
+    rows = next(layer for layer in spec["layer"] if layer.get("mark", {}).get("type") == "point")["data"]["values"]
+    assert len(rows) == 2000  # tickets only, no controls at this size
+    names = {r["ticket"] for r in rows}
+    assert all(p.name in names for p in frontier(many))
+    assert json.dumps(spec)  # JSON-able
 
 
 def test_frontier_svg_without_tickets_says_so():

@@ -6,8 +6,9 @@ from typing import Any
 
 from django import template
 from django.http import QueryDict
+from django.utils.html import format_html
 
-from registry.badges.badge import format_percent
+from registry.badges.badge import format_percent, outcome_key, outcome_label
 
 register = template.Library()
 
@@ -78,3 +79,58 @@ def query_with(context: dict[str, Any], **changes: Any) -> str:
             query[key] = str(value)
     encoded = query.urlencode()
     return f"?{encoded}" if encoded else "?"
+
+
+def _pill(key: str) -> str:
+    label = outcome_label(key)
+    return format_html('<span class="status status-{}" data-outcome="{}">{}</span>', key, key, label)
+
+
+@register.simple_tag
+def outcome_pill(status: str | None, winning: bool | None = None, outcome: str | None = None,
+                 verification_status: str | None = None) -> str:
+    """The one status pill: ``winning ticket`` (green), ``verified, not winning`` (blue), ``rejected``
+    (red), ``verifying``/``pending``/``verification failed``/``withdrawn`` (grey)."""
+    return _pill(outcome_key(status, winning=winning, outcome=outcome, verification_status=verification_status))
+
+
+@register.simple_tag
+def ticket_outcome(ticket: Any) -> str:
+    """:func:`outcome_pill` of a list row annotated by ``selectors.with_verification_columns``."""
+    return _pill(outcome_key(ticket.status, winning=getattr(ticket, "winning", None),
+                             outcome=getattr(ticket, "v_outcome", None),
+                             verification_status=getattr(ticket, "v_status", None)))
+
+
+@register.filter
+def rates_text(value: Any) -> str:
+    """Provenance pruning rates as words: ``{"default": 0.2, "output": 0.1}`` -> ``20% per round (output
+    layer 10%)``; a number -> ``20% per round``; anything else as text."""
+    def one(rate: Any) -> str:
+        number = _number(rate)
+        return f"{number * 100:g}%" if number is not None else str(rate)
+
+    if isinstance(value, dict):
+        default = value.get("default")
+        rest = [f"{'output layer' if k == 'output' else k} {one(v)}" for k, v in value.items() if k != "default"]
+        head = f"{one(default)} per round" if default is not None else ""
+        if rest:
+            return f"{head} ({', '.join(rest)})" if head else ", ".join(rest)
+        return head or "—"
+    if _number(value) is not None:
+        return f"{one(value)} per round"
+    return "—" if value is None else str(value)
+
+
+@register.filter
+def plain(value: Any) -> str:
+    """A config value as text a person reads: lists joined by commas, dicts as ``key value`` pairs."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(plain(v) for v in value) if value else "none"
+    if isinstance(value, dict):
+        return "; ".join(f"{k} {plain(v)}" for k, v in value.items()) if value else "none"
+    return str(value)

@@ -1,4 +1,4 @@
-// Progressive enhancement only: copy buttons, confirmations, live verification progress.
+// Progressive enhancement only: copy buttons, confirmations, live verification progress, charts.
 (function () {
   "use strict";
 
@@ -70,8 +70,36 @@
     setTimeout(tick, Number(panel.dataset.interval || 2000));
   }
 
+  function fallbackImage(box) {
+    var img = document.createElement("img");
+    img.src = box.dataset.fallback;
+    img.alt = box.getAttribute("aria-label") || "chart";
+    img.width = 750; img.height = 480;
+    box.replaceChildren(img);
+  }
+
+  // Charts: a Vega-Lite spec fetched from data-spec and drawn by the vendored vega-embed (tooltips on
+  // hover, a click on a point opens its ticket). Without JavaScript the page shows the static image.
+  function embedCharts() {
+    document.querySelectorAll("[data-spec]").forEach(function (box) {
+      if (!window.vegaEmbed) { if (box.dataset.fallback) fallbackImage(box); return; }
+      window.vegaEmbed(box, box.dataset.spec, {
+        renderer: "svg",
+        actions: { export: true, source: false, compiled: false, editor: false },
+        tooltip: { theme: "light" },
+      }).then(function (result) {
+        box.vegaView = result.view;
+        box.dataset.ready = "1";
+      }).catch(function () {
+        if (box.dataset.fallback) fallbackImage(box);
+        box.dataset.ready = "fallback";
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var panel = document.getElementById("progress");
     if (panel && window.fetch) poll(panel);
+    embedCharts();
   });
 })();
