@@ -299,6 +299,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"TicketStatusEnum": "registry.tickets.models.Status.choices"},
+    # Every operation documents its error answers (the one {error, field, detail} shape).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "registry.common.schema.add_error_responses",
+    ],
 }
 
 # --- i18n, logging ------------------------------------------------------------------------------------

@@ -50,3 +50,33 @@ def test_swagger_ui_is_served_with_local_assets(anon_client):
     for asset in assets:
         served = anon_client.get(asset)
         assert served.status_code == 200, asset
+
+
+def test_spectacular_validates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+
+
+def test_paginated_lists_are_described_as_pages(schema):
+    for path in ["/api/v1/tickets/", "/api/v1/tickets/{name}/revisions/"]:
+        ref = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        page = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+        assert set(page["properties"]) == {"count", "next", "previous", "results"}, path
+        assert page["properties"]["results"]["type"] == "array"
+
+
+def test_error_answers_are_documented_in_the_error_shape(schema):
+    error = schema["components"]["schemas"]["Error"]
+    assert set(error["required"]) == {"error", "field", "detail"}
+    submit = schema["paths"]["/api/v1/tickets/"]["post"]["responses"]
+    for status in ["400", "401", "403", "404", "409", "413", "429"]:
+        assert submit[status]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if method in ("get", "post", "delete"):
+                assert {"400", "404"} <= set(operation["responses"]), (path, method)
+
+
+def test_the_verification_policy_view_is_in_the_schema(schema):
+    assert "/api/v1/verification-policy/" in schema["paths"]
