@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from verifier.config import VerifierSettings
-from verifier.policy import DENSE, RANDOM_MASK, REINIT, SUPERMASK, TICKET
+from verifier.policy import SUPERMASK, TICKET
 
 log = logging.getLogger(__name__)
 
@@ -88,23 +88,10 @@ class Engine:
     @staticmethod
     def initial_state_of(bundle: Any, role: str, control_seed: int | None = None,
                          ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(init, mask) of ``role`` for ``bundle`` (ticketclient.policy.ROLE_DESCRIPTIONS says how)."""
-        import numpy as np
+        """(init, mask) of ``role`` for ``bundle``: :func:`ticketclient.pruning.role_state`."""
         from ticketclient import pruning
 
-        if role == TICKET:
-            return bundle.init, bundle.mask
-        if role == DENSE:
-            return bundle.init, {name: np.ones_like(m, dtype=bool) for name, m in bundle.mask.items()}
-        if control_seed is None:
-            raise ValueError(f"the {role} control needs its control seed")
-        if role == REINIT:
-            control = pruning.reinit_control(bundle, control_seed)
-        elif role == RANDOM_MASK:
-            control = pruning.random_mask_control(bundle, control_seed)
-        else:
-            raise ValueError(f"no initial state for role {role!r}")
-        return control.init, control.mask
+        return pruning.role_state(bundle, role, control_seed)
 
     def density_of(self, mask: dict[str, Any]) -> float:
         from ticketclient import format

@@ -49,3 +49,23 @@ def test_find_submit_wait_pull_train(live_server, registry_tasks, hub_env, make_
     result = ticket.train(progress=False)
     assert abs(result.final_test_accuracy - ticket.verified_accuracy) <= tolerance, (
         result.final_test_accuracy, ticket.verified_accuracy, tolerance)
+
+    # every recorded run reproduces locally from the seeds the verifier drew and published afterwards
+    record = ticketclient.status("mlp-mnist1d-e2e", endpoint=live_server.url).record
+    assert record["seeds"] and len(record["seeds"]["data_order"]) == 3
+    reproduced = run_cli("reproduce", "mlp-mnist1d-e2e", "--run", "1", "--json", env=env)
+    assert reproduced.returncode == 0, reproduced.stderr[-3000:]
+    side_by_side = json.loads(reproduced.stdout)
+    recorded = next(r for r in record["runs"] if r["role"] == "ticket" and r["seed"] == 1)
+    assert side_by_side["data_seed"] == recorded["data_seed"] == record["seeds"]["data_order"][1]
+    assert side_by_side["recorded_accuracy"] == recorded["final_test_accuracy"]
+    # the stacked engine batches the same arithmetic: at most a test example or two apart
+    assert abs(side_by_side["difference"]) <= 0.002, side_by_side
+
+    from ticketclient.reproduce import reproduce
+
+    control = reproduce("mlp-mnist1d-e2e", run=0, role="reinit", endpoint=live_server.url, token=token,
+                        progress=False)
+    assert control.control_seed == record["seeds"]["reinit"][0]
+    assert abs(control.difference) <= 0.002, control.describe()
+    assert "recorded" in control.describe() and "local" in control.describe()

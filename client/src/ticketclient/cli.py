@@ -247,6 +247,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     _data_parser(sub)
 
+    p = sub.add_parser("reproduce", help="retrain one recorded verification run locally with its published seeds",
+                       description="Retrain run K of a finished verification with the seeds the verifier drew "
+                                   "and published, and print the recorded and the local final test accuracy "
+                                   "side by side.")
+    p.add_argument("name")
+    p.add_argument("--run", type=int, default=0, help="the run index K within the role (default 0)")
+    p.add_argument("--role", default="ticket", choices=["ticket", "dense", "reinit", "random_mask", "supermask"],
+                   help="which role's run (default: ticket)")
+    p.add_argument("--revision", help="commit id (default: latest)")
+    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+
     p = sub.add_parser("compact", help="report how much smaller a ticket's dense equivalent is")
     p.add_argument("name")
     p.add_argument("--revision")
@@ -544,7 +557,22 @@ def cmd_compact(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"pull": cmd_pull, "info": cmd_info, "find": cmd_find, "submit": cmd_submit, "status": cmd_status,
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from ticketclient.reproduce import reproduce
+
+    if args.run < 0:
+        print("error: --run must be 0 or more", file=sys.stderr)
+        return 2
+    result = reproduce(args.name, run=args.run, role=args.role, revision=args.revision, token=args.token,
+                       endpoint=args.endpoint, device=args.device, progress=not args.json)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=1))
+    else:
+        print(result.describe())
+    return 0
+
+
+COMMANDS = {"reproduce": cmd_reproduce, "pull": cmd_pull, "info": cmd_info, "find": cmd_find, "submit": cmd_submit, "status": cmd_status,
             "login": cmd_login, "compact": cmd_compact, "data": cmd_data, "whoami": cmd_whoami, "list": cmd_list,
             "search": cmd_list, "withdraw": cmd_withdraw}
 
