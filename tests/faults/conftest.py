@@ -1,0 +1,29 @@
+"""Fixtures of the fault tests: one production-like stack (private PostgreSQL + Redis, gunicorn, workers)
+for the whole session, started only when a fault test runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from faults_stack import Stack, missing_tools
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    why = missing_tools()
+    if why:
+        pytest.skip(f"fault tests need private PostgreSQL and Redis servers: {why}")
+    s = Stack(tmp_path_factory.mktemp("stack"))
+    try:
+        s.start()
+        s.start_web()
+        s.start_sweeper()
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def token(stack: Stack) -> str:
+    return stack.create_user("fault-tester")
