@@ -266,3 +266,52 @@ def test_storage_failing_during_an_upload_and_a_worker_read(stack, token, record
     report(record_property, "storage_read", recovery, upload="503 then 201")
     assert verification(stack, read_name)["status"] in FINISHED
     assert_nothing_stuck(stack, [name, read_name])
+
+
+# --- failing verifications (finding 6) and diverging training (finding 7) ----------------------------------
+
+
+def test_a_deterministic_failure_ends_as_failed_once_and_is_not_retried(stack, token, tmp_path):
+    stop_workers(stack)
+    name = "fault-deterministic"
+    assert stack.submit(token, tiny_bundle(50), name).status_code == 201
+    not_a_folder = tmp_path / "datasets"
+    not_a_folder.write_text("the data folder is a file: loading the data set fails the same way every time")
+    worker = stack.start_worker(TICKETHUB_DATA=str(not_a_folder))
+    v = wait_until(lambda: (v := verification(stack, name)) and v["status"] == "failed" and v, 180,
+                   "the verification to fail")
+    assert v["attempts"] == 1 and v["error_code"] == "internal_error"
+    assert "Traceback" in v["error_detail"] and "datasets" in v["error_detail"]
+    reason = stack.pg.query("SELECT reason FROM verifications_verification WHERE id = %s", v["id"])[0][0]
+    assert "not a problem with your ticket" in reason and "Traceback" not in reason
+    assert v["revision_status"] == "pending"  # neither published nor rejected; an operator may requeue it
+    time.sleep(12)  # two sweeps: a failed verification is finished, nothing sends it again
+    again = verification(stack, name)
+    assert again["status"] == "failed" and again["attempts"] == 1
+    assert worker.log.count(f"verification {v['id']} (revision") == 1
+    stop_workers(stack)
+
+
+def test_a_bundle_that_trains_to_inf_is_recorded_with_nulls_not_left_verifying(stack, token):
+    import json
+
+    import numpy as np
+    from ticketclient import format as tformat
+
+    base = tiny_bundle(60)
+    parsed = tformat.TicketBundle.from_bytes(config=base.config, init=base.init, mask=base.mask)
+    first = next(k for k, a in parsed.init.items() if a.ndim == 2)
+    parsed.init[first] = np.full_like(parsed.init[first], 1e38)
+    config, init, mask = parsed.to_bytes()
+    huge = type(base)(config=config, init=init, mask=mask)
+    name = "fault-diverges"
+    r = stack.submit(token, huge, name)
+    assert r.status_code == 201, r.text  # finite values: a valid bundle
+    stack.start_worker()
+    wait_finished(stack, [name], 180)
+    v = verification(stack, name)
+    curves = [json.loads(c) if isinstance(c, str) else c for (c,) in stack.pg.query(
+        "SELECT curve FROM verifications_verificationrun WHERE verification_id = %s AND role = 'ticket'", v["id"])]
+    assert curves and any(point.get("val_loss") is None for curve in curves for point in curve), curves[0][:2]
+    api = requests.get(stack.url(f"/api/v1/tickets/{name}/revisions/latest/verification/"), timeout=10)
+    assert api.status_code == 200, api.text[:500]
