@@ -393,7 +393,7 @@ import json, sys
 import django
 django.setup()
 from django.contrib.auth import get_user_model
-from registry.accounts.models import ApiToken
+from registry.accounts.models import ApiToken, hash_key
 from registry.accounts.services import create_token, revoke_token
 args = json.loads(sys.argv[1])
 User = get_user_model()
@@ -402,19 +402,27 @@ user.is_staff = True
 user.is_superuser = True
 user.set_password(args["password"])
 user.save()
-for old in ApiToken.objects.filter(user=user, name=args["token_name"], revoked_at__isnull=True):
-    revoke_token(token=old)
-print(json.dumps({"token": create_token(user=user, name=args["token_name"]).key}))
+active = ApiToken.objects.filter(user=user, name=args["token_name"], revoked_at__isnull=True)
+stored = args.get("token")
+if stored and active.filter(key_hash=hash_key(stored)).exists():
+    print(json.dumps({"token": stored}))  # the same state folder keeps its token across restarts
+else:
+    for old in active:
+        revoke_token(token=old)
+    print(json.dumps({"token": create_token(user=user, name=args["token_name"]).key}))
 """
 
 
 def ensure_demo_account(sup: Supervisor) -> DemoAccount:
-    """The ``demo`` superuser (password kept in <state>/credentials.json) and a fresh API token; older tokens
-    of this command are revoked. Made with the ORM: the tickets themselves go through the REST API."""
+    """The ``demo`` superuser and its API token, both kept in <state>/credentials.json: a restart on the same
+    state folder keeps the token (a stored ``ticket login`` keeps working); a token that is missing or no
+    longer active is replaced by a new one and the older ones are revoked. Made with the ORM: the tickets
+    themselves go through the REST API."""
     creds_path = sup.opts.state_dir / "credentials.json"
     stored = json.loads(creds_path.read_text()) if creds_path.exists() else {}
     password = stored.get("password") or secrets.token_urlsafe(12)
-    args = {"username": DEMO_USERNAME, "password": password, "token_name": DEMO_TOKEN_NAME}
+    args = {"username": DEMO_USERNAME, "password": password, "token_name": DEMO_TOKEN_NAME,
+            "token": stored.get("token")}
     result = subprocess.run(
         [sys.executable, "-c", _ACCOUNT_SNIPPET, json.dumps(args)], cwd=ROOT, env=sup.env, capture_output=True,
         text=True, start_new_session=True, check=False,
