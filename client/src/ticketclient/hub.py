@@ -401,13 +401,14 @@ def _download(settings: HubSettings, name: str, info: dict[str, Any], *, include
         cached = try_to_load_from_cache(name, path, cache_dir=settings.cache_dir, revision=commit)
         if isinstance(cached, str) and (expected is None or Path(cached).resolve().name == expected):
             local = Path(cached)
+            sha[path] = _check(name, commit, path, local, expected)
         else:
             try:
                 local = _fetch(settings, name, commit, path, expected, size, include_unpublished=include_unpublished)
             except Exception as err:  # noqa: BLE001 - translated
                 raise translate(err, name=name, revision=commit, endpoint=settings.endpoint) from err
+            sha[path] = local.resolve().name  # hashed while it streamed in (the blob is named by its sha256)
         files[path] = local
-        sha[path] = _check(name, commit, path, local, expected)
     folder = _storage_folder(settings, name) / "snapshots" / commit
     return PulledFiles(name=name, commit=commit, folder=folder, files=files, sha256=sha, info=info,
                        source="network", endpoint=settings.endpoint)
