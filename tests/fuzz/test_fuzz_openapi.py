@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from conftest import count, scaled
+from fuzzstats import count, scaled
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error

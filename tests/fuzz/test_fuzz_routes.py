@@ -7,7 +7,7 @@ from __future__ import annotations
 from urllib.parse import quote, urlencode
 
 import pytest
-from conftest import count, scaled
+from fuzzstats import count, scaled
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
