@@ -78,7 +78,8 @@ def test_browse_filter_open_a_ticket_and_copy_snippets(page, hub, shot, live_ser
     expect(page.locator(".ticket-head h1")).to_contain_text("lenet-mnist1d-3.6pct")
     expect(page.locator("section.result")).to_contain_text("61.0%")
     expect(page.locator("section.result")).to_contain_text("median of 3 seeds")
-    expect(page.get_by_text("winning ticket")).to_be_visible()
+    expect(page.locator(".ticket-head .status")).to_have_text("winning ticket")
+    expect(page.locator("#verdict")).to_contain_text("Winning ticket.")
     curves = page.locator("figure.plot img")
     curves.scroll_into_view_if_needed()
     expect(curves).to_have_js_property("complete", True)
@@ -99,14 +100,14 @@ def test_browse_filter_open_a_ticket_and_copy_snippets(page, hub, shot, live_ser
                         f"({live_server.url}/tickets/lenet-mnist1d-3.6pct/)")
     # the badge URL it copied serves the verified badge
     svg = requests.get(f"{live_server.url}/badges/lenet-mnist1d-3.6pct.svg", timeout=10)
-    assert "verified 61.0% @ 3.6%" in svg.text
+    assert "winning ticket 61.0% @ 3.6%" in svg.text
 
     # the leaderboard with its plot
     page.get_by_role("link", name="mnist1d").first.click()
     page.wait_for_url("**/tasks/mnist1d/")
-    plot = page.locator("figure.plot img")
-    expect(plot).to_have_js_property("complete", True)
-    assert plot.evaluate("img => img.naturalWidth") > 300
+    chart = page.locator("#frontier-chart")
+    expect(chart).to_have_attribute("data-ready", "1")
+    assert chart.locator("svg").first.evaluate("svg => svg.getBoundingClientRect().width") > 600
     ranked = page.locator("table.leaderboard a.ticket-link").all_inner_texts()
     assert ranked[:3] == ["lenet-mnist1d-20pct", "lenet-mnist1d-8pct", "lenet-mnist1d-50pct"]
     assert "running-ticket" not in ranked and "overclaimed-ticket" not in ranked
@@ -194,7 +195,10 @@ def test_my_tickets_shows_unpublished_ones_to_their_owner(page, hub, owner, shot
     assert "running-ticket" in names and "overclaimed-ticket" in names
     assert "lenet-mnist1d-50pct" not in names  # someone else's
     page.get_by_role("link", name="overclaimed-ticket").click()
-    expect(page.locator("section.result .reason")).to_contain_text("below the claim")
+    expect(page.locator("#verdict .reason")).to_contain_text("below the claim")
+    expect(page.locator("#verdict")).to_contain_text("Rejected.")
+    assert "winning ticket" not in page.content()
+    assert page.locator("#snippet-python").count() == 0
     shot(page, "11-rejected-owner-view")
 
 
