@@ -27,3 +27,17 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def token(stack: Stack) -> str:
     return stack.create_user("fault-tester")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The figures the fault and slow-client tests recorded (recovery times, errors), shown without ``-s``."""
+    lines = []
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", "") == "call" and "tests/faults/" in report.nodeid and report.user_properties:
+                figures = ", ".join(f"{k}={v}" for k, v in report.user_properties)
+                lines.append(f"{report.nodeid.rsplit('::', 1)[-1]} ({outcome}): {figures}")
+    if lines:
+        terminalreporter.section("fault and slow-client figures")
+        for line in lines:
+            terminalreporter.write_line(line)

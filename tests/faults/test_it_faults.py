@@ -38,7 +38,9 @@ def tiny_bundle(seed: int, iterations: int = 200):
 def report(record_property, what: str, seconds: float, **extra) -> None:
     details = " ".join(f"{k}={v}" for k, v in extra.items())
     print(f"\n[fault] {what}: recovered in {seconds:.1f} s {details}".rstrip())
-    record_property(what, round(seconds, 1))
+    record_property(f"{what}_recovery_s", round(seconds, 1))
+    for key, value in extra.items():
+        record_property(key, value)
 
 
 def verification(stack: Stack, name: str) -> dict | None:
@@ -315,3 +317,30 @@ def test_a_bundle_that_trains_to_inf_is_recorded_with_nulls_not_left_verifying(s
     assert curves and any(point.get("val_loss") is None for curve in curves for point in curve), curves[0][:2]
     api = requests.get(stack.url(f"/api/v1/tickets/{name}/revisions/latest/verification/"), timeout=10)
     assert api.status_code == 200, api.text[:500]
+
+
+def test_128_concurrent_identical_uploads_all_succeed(stack, token, record_property):
+    from concurrent.futures import ThreadPoolExecutor
+
+    stop_workers(stack)  # last test: the 128 verifications are not run
+    same = tiny_bundle(70)
+    barrier = threading.Barrier(128)
+
+    def upload(i: int) -> int:
+        barrier.wait()
+        try:
+            return stack.submit(token, same, f"fault-same-bytes-{i:03d}", timeout=120).status_code
+        except requests.RequestException:
+            return 599
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(128) as pool:
+        codes = list(pool.map(upload, range(128)))
+    print(f"\n[fault] 128 concurrent identical uploads in {time.monotonic() - started:.1f} s: "
+          f"{codes.count(201)} x 201, {len(codes) - codes.count(201)} errors")
+    record_property("identical_uploads_errors", len(codes) - codes.count(201))
+    assert codes == [201] * 128, sorted(set(codes))
+    files = stack.pg.query("SELECT count(DISTINCT sha256), count(*) FROM tickets_revisionfile f JOIN tickets_revision r "
+                           "ON r.id = f.revision_id JOIN tickets_ticket t ON t.id = r.ticket_id "
+                           "WHERE t.name LIKE 'fault-same-bytes-%%'")[0]
+    assert files == (3, 384)
