@@ -3,6 +3,8 @@
 Every knob has a default that suits the local one-command run (SQLite under ``var/``, files under
 ``var/media``, a filesystem Celery broker under ``var/broker``); tests and production set:
 
+- ``DJANGO_SECRET_KEY``       required with ``DJANGO_HTTPS=1`` (production); otherwise a random key is generated
+  once into ``var/secret_key``. ``DJANGO_HTTPS=1``: HTTPS redirect, secure cookies, HSTS (``check --deploy`` clean)
 - ``DATABASE_URL``            postgres://user@host:5432/name (default: sqlite at var/hub.sqlite3)
 - ``TICKETHUB_STORAGE``       ``fs`` (default, MEDIA_ROOT) or ``s3`` (django-storages, the AWS_* variables below)
 - ``AWS_STORAGE_BUCKET_NAME``, ``AWS_S3_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
@@ -41,13 +43,56 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "insecure-local-development-key-change-me-in-production"
+#: The site is served over HTTPS (TLS ends at a proxy in front): HTTPS redirect, secure cookies and HSTS
+#: default on, and the secret key must come from the environment. ``manage.py check --deploy`` is clean
+#: with DJANGO_HTTPS=1, DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS set (tests/registry/test_deploy_settings.py).
+HTTPS = env_bool("DJANGO_HTTPS", False)
+
+
+def _local_secret_key(var_dir: Path) -> str:
+    """A random key generated once and kept in the var dir (mode 0600): the local run and the tests have no
+    secret in their environment, and a key written in the source would be the same for everyone."""
+    import secrets
+
+    path = var_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(50)
+    try:
+        var_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # a concurrent process wrote it first
+        return path.read_text().strip()
+    except OSError:  # a read-only image (a worker node): this process's own key (nothing it signs persists)
+        return key
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+if os.environ.get("DJANGO_SECRET_KEY"):
+    SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
+elif HTTPS:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set (from the environment) when DJANGO_HTTPS is on.")
+else:
+    SECRET_KEY = _local_secret_key(VAR_DIR)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
 if env_bool("DJANGO_BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # health checks probe plain HTTP from inside
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", HTTPS)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS") or (31_536_000 if HTTPS else 0))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", HTTPS)
 
 # --- applications -------------------------------------------------------------------------------------
 
