@@ -117,7 +117,7 @@ def run_verification(self, verification_id: int, transient_retries: int = 0) -> 
         countdown = transient_backoff_s(transient_retries)
         log.warning("verification %s: transient %s (%s); retry %d/%d in %.0f s", verification_id,
                     type(e).__name__, e, transient_retries + 1, TRANSIENT_MAX_RETRIES, countdown)
-        raise self.retry(kwargs={"verification_id": verification_id, "transient_retries": transient_retries + 1},
+        raise self.retry(args=[verification_id], kwargs={"transient_retries": transient_retries + 1},
                          countdown=countdown, max_retries=None) from None
 
 
