@@ -170,3 +170,16 @@ def test_django_request_errors_reach_a_handler():
     from django.conf import settings
 
     assert settings.LOGGING["loggers"]["django.request"]["handlers"]
+
+
+@pytest.mark.parametrize("body", [
+    '{"name": "a", "name": "b"}',
+    '{"name": "t' + "\\u0000" + '"}',
+    '{"name": "t' + "\\ud800" + '"}',
+    '{"name": ' + "9" * 5000 + "}",
+    '{"name": NaN}',
+    "[" * 100_000 + "]" * 100_000,
+])
+def test_json_bodies_are_parsed_strictly(owner_client, body):
+    r = owner_client.generic("POST", "/api/v1/tokens/", body, content_type="application/json")
+    _assert_error(r, 400, "parse_error")
