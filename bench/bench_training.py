@@ -86,6 +86,61 @@ def baseline_train(model: torch.nn.Module, mask: dict[str, np.ndarray], task: da
     return accuracy
 
 
+def plain_train(model: torch.nn.Module, mask: dict[str, np.ndarray], task: data.TaskData, recipe: format.Recipe,
+                *, seed: int, device: torch.device, fused: bool = False) -> float:
+    """A competent plain PyTorch loop (the issue-15 reference): every split preloaded as tensors on the device,
+    a batch is an index slice of a per-epoch ``randperm``, stock ``torch.optim.Adam`` (``fused=True`` when
+    asked), the mask applied to the gradients before and the weights after each step, whole-split
+    evaluations at the recipe's points. Returns the final test accuracy."""
+    torch.manual_seed(seed)
+    model.to(device).train()
+    params = dict(model.named_parameters())
+    masks = {n: torch.from_numpy(np.asarray(m, dtype=bool)).to(device=device, dtype=torch.float32)
+             for n, m in mask.items()}
+    with torch.no_grad():
+        for n, m in masks.items():
+            params[n].mul_(m)
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=tuple(recipe.betas),
+                                 weight_decay=recipe.weight_decay, fused=True if fused else None)
+    x_train, y_train = torch.from_numpy(task.x_train).to(device), torch.from_numpy(task.y_train).to(device)
+    splits = {"val": (torch.from_numpy(task.x_val).to(device), torch.from_numpy(task.y_val).to(device)),
+              "test": (torch.from_numpy(task.x_test).to(device), torch.from_numpy(task.y_test).to(device))}
+
+    def evaluate(split: str) -> float:
+        x, y = splits[split]
+        model.eval()
+        with torch.no_grad():
+            logits = model(x)
+            F.cross_entropy(logits, y).item()
+            accuracy = float((logits.argmax(1) == y).float().mean())
+        model.train()
+        return accuracy
+
+    generator = torch.Generator().manual_seed(seed)
+    n, b = len(y_train), recipe.batch_size
+    perm, pos = torch.randperm(n, generator=generator).to(device), 0
+    for it in range(recipe.iterations):
+        if it % recipe.eval_every == 0:
+            evaluate("val")
+            evaluate("test")
+        if pos + b > n:
+            perm, pos = torch.randperm(n, generator=generator).to(device), 0
+        idx = perm[pos:pos + b]
+        pos += b
+        loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            for name, m in masks.items():
+                params[name].grad.mul_(m)
+        optimizer.step()
+        with torch.no_grad():
+            for name, m in masks.items():
+                params[name].mul_(m)
+    evaluate("val")
+    return evaluate("test")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", default="mnist1d")

@@ -1,14 +1,14 @@
 """How a verification's runs are trained: stacked (all runs as one batched model) or one after another.
 
 Both use the client library only (``ticketclient.training.train`` or ``ticketclient.stacked``), so the
-verifier retrains with exactly the code users run. The stacked engine is used where the architecture
-allows it (it measured faster: see bench/bench_verification.py); the sequential one otherwise.
+verifier retrains with exactly the code users run. The stacked engine is used where it reproduces the
+recipe exactly (``ticketclient.stacked.supports(arch, recipe)``) and, on a CPU, the network is small enough
+for stacking to pay (:func:`use_stacking`, measured: bench/RESULTS.md); the sequential one otherwise.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 #: Below this many forward multiply-adds per example a CPU worker trains all runs in one lane (see lanes()).
 LANE_MIN_FORWARD_MACS = 20_000
+#: Above this many forward multiply-adds per example a CPU worker trains runs one at a time instead of
+#: stacked (see use_stacking(); measured by ``bench/bench_verification.py --sweep``, bench/RESULTS.md).
+STACK_MAX_FORWARD_MACS = 400_000
 
 ProgressCallback = Callable[[str, int, int, "float | None"], None]
 
@@ -48,9 +51,10 @@ def lane_count(device: str, arch: Any, settings: VerifierSettings, runs: int) ->
     """Groups of runs trained at the same time, each in its own thread.
 
     On a GPU: one (stacking already fills it). On a CPU: ``VERIFIER_CPU_PARALLEL_RUNS`` when set, else one
-    per core for networks of at least ``LANE_MIN_FORWARD_MACS`` multiply-adds per example, and one for
-    smaller ones, whose steps are so short that two threads only contend for the interpreter lock
-    (bench/bench_verification.py: MLP 64-32 on mnist1d is faster in one lane, MLP 300-100 in two).
+    per torch CPU thread (``torch.get_num_threads()``: the worker's ``TICKETHUB_TORCH_THREADS``, never more
+    lanes than threads, so a worker told to use one thread trains in one lane) for networks of at least
+    ``LANE_MIN_FORWARD_MACS`` multiply-adds per example, and one for smaller ones, whose steps are so short
+    that two threads only contend for the interpreter lock (bench/bench_verification.py).
     """
     if not str(device).startswith("cpu"):
         return 1
@@ -58,7 +62,27 @@ def lane_count(device: str, arch: Any, settings: VerifierSettings, runs: int) ->
         return max(1, min(settings.cpu_parallel_runs, runs))
     if int(getattr(arch, "forward_macs", 0) or 0) < LANE_MIN_FORWARD_MACS:
         return 1
-    return max(1, min(os.cpu_count() or 1, runs))
+    import torch
+
+    return max(1, min(torch.get_num_threads(), runs))
+
+
+def use_stacking(device: str, arch: Any, recipe: Any, wanted: bool | None) -> bool:
+    """Whether the runs are trained stacked: never when ``ticketclient.stacked.supports(arch, recipe)`` is
+    False (the sequential engine then gives ``training.train``'s semantics); when ``wanted`` is True or False,
+    as told; when None (the deployed default), on a GPU always and on a CPU for networks of at most
+    ``STACK_MAX_FORWARD_MACS`` multiply-adds per example: stacking measured 1.3-1.9x faster than one run at
+    a time from MLP 100-100 up to MLP 1000-300 (343k) on one thread (bench/RESULTS.md); wider networks, and
+    conv nets above it (stacked as grouped convolutions), are unmeasured, so they train one at a time."""
+    from ticketclient import stacked as stacked_mod
+
+    if not stacked_mod.supports(arch, recipe):
+        return False
+    if wanted is not None:
+        return bool(wanted)
+    if not str(device).startswith("cpu"):
+        return True
+    return int(getattr(arch, "forward_macs", 0) or 0) <= STACK_MAX_FORWARD_MACS
 
 
 class Engine:
@@ -67,7 +91,6 @@ class Engine:
     def __init__(self, validated: Any, *, task: str, device: str, settings: VerifierSettings,
                  stacked: bool | None = None) -> None:
         from ticketclient import data
-        from ticketclient import stacked as stacked_mod
 
         self.validated = validated
         self.arch = validated.arch
@@ -76,8 +99,9 @@ class Engine:
         self.device = device
         self.bundle = validated.bundle
         self.data = data.load(task)
-        want = settings.stacked if stacked is None else stacked
-        self.stacked = bool(want and stacked_mod.supports(self.arch, self.recipe))
+        # an explicit ``stacked`` forces the schedule (benchmarks); settings.stacked=True lets the size decide
+        wanted = stacked if stacked is not None else (None if settings.stacked else False)
+        self.stacked = use_stacking(device, self.arch, self.recipe, wanted)
         self.settings = settings
         self.name = "stacked" if self.stacked else "sequential"
 

@@ -226,3 +226,42 @@ def test_cpu_threads_from_the_environment(monkeypatch):
     monkeypatch.setenv(training.TORCH_THREADS_ENV, "many")
     with pytest.raises(ValueError, match="TICKETHUB_TORCH_THREADS"):
         training.cpu_threads()
+
+
+@pytest.mark.parametrize("opt", [dict(optimizer="adam", weight_decay=1e-3, betas=[0.8, 0.99]),
+                                 dict(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=5e-4)])
+def test_masked_optimizer_is_stock_torch_optim_value_for_value_with_state_only_for_kept_weights(arch, opt):
+    """The optimizer keeps state for kept weights only, and gives exactly what stock torch.optim gives over the
+    whole tensors with the pruned gradients zeroed and the mask re-applied (the pre-issue-15 step)."""
+    r = recipe(**opt)
+    mask = _random_mask(arch, 0.05, seed=3)
+    ours, stock = _model(arch, 1), _model(arch, 1)
+    models.apply_mask(ours, mask), models.apply_mask(stock, mask)
+    params = [dict(m.named_parameters()) for m in (ours, stock)]
+    masks = {n: torch.from_numpy(m).float() for n, m in mask.items()}
+    optimizer = training.MaskedOptimizer(list(params[0].values()), [params[0][n] for n in masks], list(masks.values()), r)
+    reference = training.make_optimizer(list(params[1].values()), r)
+    kept = sum(int(m.sum()) for m in mask.values()) + sum(p.numel() for n, p in params[0].items() if n not in mask)
+    assert sum(p.numel() for p in optimizer.optimizer.param_groups[0]["params"]) == kept
+    rng = torch.Generator().manual_seed(0)
+    for step in range(30):
+        x, y = torch.randn(16, 40, generator=rng), torch.randint(0, 10, (16,), generator=rng)
+        for model in (ours, stock):
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+        with torch.no_grad():
+            torch._foreach_mul_([params[1][n].grad for n in masks], list(masks.values()))
+            reference.step()
+            torch._foreach_mul_([params[1][n] for n in masks], list(masks.values()))
+        optimizer.zero_grad()
+        reference.zero_grad(set_to_none=True)
+        lr = training.learning_rate(r, step) * 0.9  # the loop sets the lr of every group; both the same
+        for group in optimizer.param_groups + reference.param_groups:
+            group["lr"] = lr
+    for name, p in params[0].items():
+        assert torch.equal(p, params[1][name]), name
+        if name in mask:
+            assert not p.detach().numpy()[~mask[name]].any()
+    state_sizes = [sum(t.numel() for t in s.values() if t.dim() > 0) for s in optimizer.optimizer.state.values()]
+    per_kept = {"adam": 2, "sgd": 1}[opt["optimizer"]]
+    assert sum(state_sizes) == per_kept * kept  # exp_avg + exp_avg_sq (Adam) or momentum (SGD): kept only

@@ -188,3 +188,37 @@ def test_the_engine_falls_back_to_sequential_when_stacking_is_declined():
     small.config = dataclasses.replace(small.config, recipe=dataclasses.replace(small.config.recipe,
                                                                                 augment="mixup"))
     assert Engine(small, task="mnist1d", device="cpu", settings=settings).name == "sequential"
+
+
+def test_lanes_follow_torch_threads_not_the_core_count(monkeypatch):
+    """Issue 15: the lane count followed os.cpu_count() whatever the torch thread setting."""
+    import os
+
+    from verifier.config import VerifierSettings
+    from verifier.engine import lane_count
+
+    lenet = spec.resolve({"family": "mlp", "args": {"hidden": [300, 100]}}, input_shape=(40,), num_classes=10)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    torch.set_num_threads(1)
+    assert lane_count("cpu", lenet, VerifierSettings(), 12) == 1
+    torch.set_num_threads(2)
+    assert lane_count("cpu", lenet, VerifierSettings(), 12) == 2
+    assert lane_count("cpu", lenet, VerifierSettings(cpu_parallel_runs=3), 12) == 3
+    assert lane_count("cuda", lenet, VerifierSettings(), 12) == 1
+    tiny = spec.resolve({"family": "mlp", "args": {"hidden": [16]}}, input_shape=(40,), num_classes=10)
+    assert lane_count("cpu", tiny, VerifierSettings(), 12) == 1
+
+
+def test_stacking_is_chosen_from_the_network_size_on_a_cpu():
+    from verifier.engine import STACK_MAX_FORWARD_MACS, use_stacking
+
+    recipe = format.Recipe.from_dict(BASE)
+    lenet = spec.resolve({"family": "mlp", "args": {"hidden": [300, 100]}}, input_shape=(40,), num_classes=10)
+    wide = spec.resolve({"family": "mlp", "args": {"hidden": [1000, 1000]}}, input_shape=(40,), num_classes=10)
+    assert lenet.forward_macs <= STACK_MAX_FORWARD_MACS < wide.forward_macs
+    assert use_stacking("cpu", lenet, recipe, None)
+    assert not use_stacking("cpu", wide, recipe, None)
+    assert use_stacking("cuda", wide, recipe, None)
+    assert use_stacking("cpu", wide, recipe, True) and not use_stacking("cpu", lenet, recipe, False)
+    odd = dataclasses.replace(recipe, augment="mixup")
+    assert not use_stacking("cpu", lenet, odd, True) and not use_stacking("cuda", lenet, odd, None)

@@ -196,32 +196,47 @@ def train(
 class MaskedOptimizer:
     """The recipe's optimizer (:func:`make_optimizer`) over the *surviving* weights of the masked parameters.
 
-    Every masked parameter ``p`` (mask ``m``, same shape, 1 = kept) is represented in the optimizer by a
-    compact copy of its kept entries, ``p.flatten()[flat indices of m]``; unmasked parameters (biases,
-    batch norm) are given to the optimizer as they are. :meth:`step` zeroes the pruned entries of ``p.grad``,
-    gathers the kept ones into the compact copy's gradient, runs the optimizer, and writes the compact values
-    back into ``p`` at the kept positions. Pruned entries are never written, so they stay exactly zero (the
-    caller multiplies the mask into the weights once, before the first step), and the optimizer's state
-    (Adam's ``exp_avg``/``exp_avg_sq``, SGD's momentum) exists only for kept weights: the same element-wise
-    arithmetic as a whole-tensor step with zeroed pruned gradients, without the state that stays zero
-    (``sqrt`` of exact zeros is slow on some CPUs; measured in bench/RESULTS.md). The training loop and the
-    stacked engine (parameters ``[K, ...]``, masks ``[K, ...]``) both use it.
+    The optimizer sees one flat vector (per dtype and device): the kept entries of every masked parameter
+    ``p`` (mask ``m``, same shape, 1 = kept), ``p.flatten()[flat indices of m]``, followed by every unmasked
+    parameter (biases, batch norm) whole. :meth:`step` zeroes the pruned entries of ``p.grad``, gathers the
+    kept gradients into the vector's gradient, runs the optimizer, and writes the vector back into the
+    parameters (masked ones at the kept positions only). Pruned entries are never written, so they stay
+    exactly zero (the caller multiplies the mask into the weights once, before the first step), and the
+    optimizer's state (Adam's ``exp_avg``/``exp_avg_sq``, SGD's momentum) exists only for kept weights.
+    SGD and Adam are element-wise, so this is the same arithmetic, value for value, as stock
+    ``torch.optim`` over the whole tensors with zeroed pruned gradients (tests check bit equality), without
+    the ~97% of the state that stays zero at 3% density (``sqrt`` of exact zeros is slow on some CPUs) and
+    with one tensor per optimizer call instead of one per parameter (bench/RESULTS.md). The training loop
+    and the stacked engine (parameters ``[K, ...]``, masks ``[K, ...]``) both use it. Every parameter must
+    receive a gradient at every step (true of every whitelisted architecture); one without is an error.
     """
 
     def __init__(self, params: Sequence[torch.Tensor], masked_params: Sequence[torch.Tensor],
                  mask_values: Sequence[torch.Tensor], recipe: Any) -> None:
         self.params = list(params)
-        # An all-ones mask (the dense parent) keeps everything: that parameter is optimized as it is.
-        kept = [(p, m) for p, m in zip(masked_params, mask_values, strict=True) if not bool(m.all())]
-        masked_ids = {id(p) for p, _ in kept}
-        self._masked = [p for p, _ in kept]
-        self._masks = [m for _, m in kept]
+        # An all-ones mask (the dense parent) keeps everything: that parameter is optimized whole.
+        kept = {id(p): m for p, m in zip(masked_params, mask_values, strict=True) if not bool(m.all())}
+        self._masked = [p for p in self.params if id(p) in kept]
+        self._masks = [kept[id(p)] for p in self._masked]
+        # (parameter, flat indices of its kept entries or None for all, its slice of the vector, of the grad)
+        self._parts: list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]] = []
+        groups: dict[tuple[torch.dtype, torch.device], list[tuple[torch.Tensor, torch.Tensor | None]]] = {}
         with torch.no_grad():
-            self._indices = [torch.nonzero(m.reshape(-1)).squeeze(1) for m in self._masks]
-            self._compact = [p.detach().reshape(-1).index_select(0, idx)
-                             for p, idx in zip(self._masked, self._indices, strict=True)]
-        dense = [p for p in self.params if id(p) not in masked_ids]
-        self.optimizer = make_optimizer(self._compact + dense, recipe)
+            for p in self.params:
+                idx = torch.nonzero(kept[id(p)].reshape(-1)).squeeze(1) if id(p) in kept else None
+                groups.setdefault((p.dtype, p.device), []).append((p, idx))
+            self._vectors = []
+            for members in groups.values():
+                flat = torch.cat([p.detach().reshape(-1) if idx is None else p.detach().reshape(-1).index_select(0, idx)
+                                  for p, idx in members])
+                flat.grad = torch.zeros_like(flat)
+                start = 0
+                for p, idx in members:
+                    n = p.numel() if idx is None else idx.numel()
+                    self._parts.append((p, idx, flat[start:start + n], flat.grad[start:start + n]))
+                    start += n
+                self._vectors.append(flat)
+        self.optimizer = make_optimizer(self._vectors, recipe)
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
@@ -234,14 +249,22 @@ class MaskedOptimizer:
     @torch.no_grad()
     def step(self) -> None:
         """One optimizer step of the kept weights; pruned gradients zeroed, pruned weights untouched."""
-        with_grad = [i for i, p in enumerate(self._masked) if p.grad is not None]
-        if with_grad:
-            torch._foreach_mul_([self._masked[i].grad for i in with_grad], [self._masks[i] for i in with_grad])
-        for p, idx, compact in zip(self._masked, self._indices, self._compact, strict=True):
-            compact.grad = None if p.grad is None else p.grad.reshape(-1).index_select(0, idx)
+        missing = [i for i, p in enumerate(self.params) if p.grad is None]
+        if missing:
+            raise RuntimeError(f"parameter {missing[0]} received no gradient this step; every parameter must")
+        if self._masked:
+            torch._foreach_mul_([p.grad for p in self._masked], self._masks)
+        for p, idx, _, grad in self._parts:
+            if idx is None:
+                grad.copy_(p.grad.reshape(-1))
+            else:
+                torch.index_select(p.grad.reshape(-1), 0, idx, out=grad)
         self.optimizer.step()
-        for p, idx, compact in zip(self._masked, self._indices, self._compact, strict=True):
-            p.detach().view(-1).index_copy_(0, idx, compact)
+        for p, idx, value, _ in self._parts:
+            if idx is None:
+                p.detach().view(-1).copy_(value)
+            else:
+                p.detach().view(-1).index_copy_(0, idx, value)
 
 
 def warm_up() -> None:
