@@ -32,7 +32,7 @@ class RegisterApi(APIView):
     throttle_scope = "signup"  # per IP (and per "account", i.e. the same IP, for anonymous requests)
 
     class RegisterInput(serializers.Serializer):
-        username = serializers.RegexField(r"^[A-Za-z0-9_.-]{3,40}$", max_length=40)
+        username = serializers.RegexField(r"\A[A-Za-z0-9_.-]{3,40}\Z", max_length=40)  # \Z: no final newline
         password = serializers.CharField(write_only=True, min_length=8, max_length=128)
         email = serializers.EmailField(required=False, allow_blank=True)
 
@@ -64,7 +64,7 @@ class TokenListCreateApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class TokenCreateInput(serializers.Serializer):
-        name = serializers.RegexField(r"^[A-Za-z0-9 _.:@-]{1,64}$", max_length=64,
+        name = serializers.RegexField(r"\A[A-Za-z0-9 _.:@-]{1,64}\Z", max_length=64,
                                       error_messages={"invalid": "Token names use letters, digits, space and _.:@- (1-64)."})
 
     class TokenCreatedOutput(TokenOutput):

@@ -132,6 +132,11 @@ def submit_bundle(*, user: Any, upload: BundleUpload, name: str | None = None, m
 
     Raises :class:`ApiError` (4xx) for every refusal; nothing is written in that case.
     """
+    from ticketclient.format import bad_character
+
+    if bad_character(message):
+        raise ApiError("bad_character", f"The message contains the control character {bad_character(message)}.",
+                       field="message")
     validated = validate_upload(upload)
     name = validate_ticket_name(name or _config_name(validated) or "")
     config = json.loads(upload.config)

@@ -183,3 +183,22 @@ def test_django_request_errors_reach_a_handler():
 def test_json_bodies_are_parsed_strictly(owner_client, body):
     r = owner_client.generic("POST", "/api/v1/tokens/", body, content_type="application/json")
     _assert_error(r, 400, "parse_error")
+
+
+def test_a_newline_is_never_stored_in_a_username_or_a_token_name(anon_client, owner_client):
+    r = anon_client.post("/api/v1/accounts/", {"username": "newline\n", "password": "correct-horse-battery-9"})
+    assert r.status_code == 201 and r.json()["username"] == "newline"  # surrounding whitespace is trimmed
+    r = anon_client.post("/api/v1/accounts/", {"username": "new\nline", "password": "correct-horse-battery-9"})
+    _assert_error(r, 400, field="username")
+    _assert_error(owner_client.post("/api/v1/tokens/", {"name": "lap\ntop"}), 400, field="name")
+
+
+def test_the_submit_service_refuses_control_characters_in_the_message(owner, make_bundle):
+    from registry.common.errors import ApiError
+    from registry.tickets import services
+
+    b = _bundle(make_bundle)
+    upload = services.BundleUpload(config=b.config, init=b.init, mask=b.mask)
+    with pytest.raises(ApiError) as err:
+        services.submit_bundle(user=owner, upload=upload, name="svc-ticket", message="esc\x1b[2J")
+    assert err.value.code == "bad_character" and err.value.field == "message"
