@@ -183,9 +183,9 @@ def frontier_spec(points: Sequence[FrontierPoint], *, baseline: float | None, ta
                 {"mark": {"type": "rule", "strokeDash": [6, 4], "color": "#333333", "strokeWidth": 1.4},
                  "encoding": {"y": {**y}, "tooltip": [{"field": "what", "title": "line"},
                                                       {"field": "accuracy", "title": "accuracy (%)"}]}},
-                {"mark": {"type": "text", "align": "left", "baseline": "bottom", "dx": 4, "dy": -3,
+                {"mark": {"type": "text", "align": "right", "baseline": "bottom", "dx": -4, "dy": -3,
                           "fontSize": 12, "color": "#333333"},
-                 "encoding": {"x": {"datum": hi, "type": "quantitative", "scale": x["scale"]},
+                 "encoding": {"x": {"datum": lo, "type": "quantitative", "scale": x["scale"]},
                               "y": {**y}, "text": {"field": "label"}}},
             ],
         })
@@ -299,8 +299,8 @@ def frontier_svg(points: Sequence[FrontierPoint], *, baseline: float | None, tas
         line, line_text = dense_line(points, baseline)
         if line is not None:
             ax.axhline(line * 100, color="#333333", linestyle="--", linewidth=1.1, zorder=1)
-            ax.annotate(f"dense {line * 100:.1f}%", xy=(hi, line * 100), xytext=(3, 3), textcoords="offset points",
-                        ha="left", va="bottom", color="#333333")
+            ax.annotate(f"dense {line * 100:.1f}%", xy=(lo, line * 100), xytext=(-3, 3), textcoords="offset points",
+                        ha="right", va="bottom", color="#333333")
         ax.set_ylabel("verified test accuracy (%)")
         ax.set_title(f"{task}: verified tickets ({len(points)})", loc="left")
         ax.grid(True, which="major", alpha=0.3)

@@ -78,16 +78,32 @@
     box.replaceChildren(img);
   }
 
+  // On a phone: one legend column and slanted density ticks, so every label stays readable.
+  function forPhone(spec) {
+    (spec.layer || []).forEach(function (layer) {
+      var enc = layer.encoding || {};
+      if (enc.color && enc.color.legend) { enc.color.legend.columns = 1; enc.color.legend.labelLimit = 300; }
+      if (enc.x && enc.x.axis) {
+        enc.x.axis.labelAngle = -45; enc.x.axis.labelAlign = "right"; enc.x.axis.labelFlush = false; enc.x.axis.labelOverlap = false;
+      }
+    });
+    spec.height = 300;
+    return spec;
+  }
+
   // Charts: a Vega-Lite spec fetched from data-spec and drawn by the vendored vega-embed (tooltips on
   // hover, a click on a point opens its ticket). Without JavaScript the page shows the static image.
   function embedCharts() {
     document.querySelectorAll("[data-spec]").forEach(function (box) {
       if (!window.vegaEmbed) { if (box.dataset.fallback) fallbackImage(box); return; }
-      window.vegaEmbed(box, box.dataset.spec, {
+      var narrow = box.clientWidth < 560;
+      fetch(box.dataset.spec, { headers: { Accept: "application/json" } })
+        .then(function (r) { if (!r.ok) throw new Error("chart " + r.status); return r.json(); })
+        .then(function (spec) { return window.vegaEmbed(box, narrow ? forPhone(spec) : spec, {
         renderer: "svg",
         actions: { export: true, source: false, compiled: false, editor: false },
         tooltip: { theme: "light" },
-      }).then(function (result) {
+      }); }).then(function (result) {
         box.vegaView = result.view;
         box.dataset.ready = "1";
       }).catch(function () {
