@@ -51,6 +51,13 @@ class UploadLimitMiddleware:
                 "config as files (multipart file parts).",
                 413,
             )
+        from registry.common.errors import ApiError
+
+        if isinstance(exception, ApiError) and exception.code == "file_too_large":
+            # raised while a part streams in (registry/tickets/uploads.py), also under plain Django views
+            if request.path.startswith("/api/"):
+                return json_error(exception.code, str(exception.detail), exception.status_code, exception.field)
+            return HttpResponse(str(exception.detail), status=exception.status_code, content_type="text/plain")
         if isinstance(exception, TooManyFilesSent):
             return json_error("too_many_files", str(exception) or "Too many files in one request.", 400)
         if isinstance(exception, SuspiciousOperation) and request.path.startswith("/api/"):

@@ -95,3 +95,13 @@ def test_an_oversized_file_part_is_refused_while_it_streams(owner_client, make_b
     assert r.json()["error"] == "file_too_large" and r.json()["field"] == part
     assert body.read_bytes < 4 * 1024 * 1024, f"read {body.read_bytes:,} of {len(payload):,} bytes"
     assert_no_trace()
+
+
+def test_an_oversized_part_on_the_web_submit_form_is_413_not_500(owner, client, small_part_limits):
+    import io
+
+    client.force_login(owner)
+    big = io.BytesIO(b"\0" * (3 * 1024 * 1024))
+    big.name = "init.safetensors"
+    r = client.post("/submit/", {"name": "web-big", "init": big})
+    assert r.status_code == 413 and b"over the limit" in r.content
