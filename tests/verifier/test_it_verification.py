@@ -353,7 +353,8 @@ def test_database_outage_mid_job_is_retried_and_the_job_finishes(owner_client, m
     assert body["status"] == "verified", body
     record = own_record(body)
     assert_complete_runs(record)
-    assert record["attempts"] == 1  # the same worker retried: not counted as a lost worker
+    # every delivery counts as an attempt; the task's transient retries are not held against max_attempts
+    assert record["attempts"] >= 2 and record["status"] == "verified"
     assert VerificationRun.objects.filter(verification_id=v.pk).count() == RUNS
 
 
