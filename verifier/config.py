@@ -56,7 +56,7 @@ class VerifierSettings:
     statistic: str = "median"
     #: Tolerances are derived per task from measured seed spread (ticketclient.policy); these two knobs and
     #: the per-task overrides below are the operator's, and the policy states them as such.
-    default_tolerance: float = 0.02
+    default_tolerance: float = 0.01
     tolerance_z: float = 1.8
     #: operator overrides of the derived tolerances (``VERIFIER_TOLERANCES``, a JSON object task -> tolerance)
     tolerances: dict[str, float] = field(default_factory=dict)

@@ -194,7 +194,7 @@ class VerificationPolicy:
     #: no tolerance is smaller than this (half a point: the resolution of a 200-example test split)
     floor: float = 0.005
     #: for tasks the hub has not measured (see :data:`TASK_NOISE`)
-    default_tolerance: float = 0.02
+    default_tolerance: float = 0.01
     noise: Mapping[str, TaskNoise] = field(default_factory=lambda: dict(TASK_NOISE))
     #: operator overrides (``VERIFIER_TOLERANCES``), stated as such
     overrides: Mapping[str, float] = field(default_factory=dict)
