@@ -336,6 +336,36 @@ def curves_svg(curves: Sequence[RunCurve], *, title: str = "") -> str:
     return _svg(fig)
 
 
+def curves_spec(curves: Sequence[RunCurve], *, title: str = "") -> dict:
+    """The accuracy curves as a Vega-Lite spec: one line per run, one color per role, a tooltip per point."""
+    rows = [{"role": ROLE_LABELS.get(c.role, c.role), "run": c.seed, "iteration": it, "accuracy": round(a * 100, 2)}
+            for c in curves for it, a in zip(c.iterations, c.accuracies, strict=False)]
+    roles = [r for r in ROLE_LABELS if any(c.role == r and c.iterations for c in curves)]
+    domain = [ROLE_LABELS[r] for r in roles]
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "description": f"test accuracy during training for every run: {title}",
+        "title": {"text": title, "anchor": "start", "fontSize": 14},
+        "width": "container", "height": 300,
+        "autosize": {"type": "fit-x", "contains": "padding"},
+        "config": {"font": "system-ui, -apple-system, Segoe UI, Roboto, DejaVu Sans, sans-serif",
+                   "axis": {"labelFontSize": 12, "titleFontSize": 12}, "legend": {"labelFontSize": 12},
+                   "view": {"stroke": None}},
+        "data": {"values": rows or [{"role": "no curves recorded", "run": 0, "iteration": 0, "accuracy": None}]},
+        "mark": {"type": "line", "point": {"size": 18}, "strokeWidth": 1.6, "opacity": 0.9},
+        "encoding": {
+            "x": {"field": "iteration", "type": "quantitative", "title": "training iteration"},
+            "y": {"field": "accuracy", "type": "quantitative", "title": "test accuracy (%)", "scale": {"zero": False}},
+            "color": {"field": "role", "type": "nominal", "title": None,
+                      "scale": {"domain": domain, "range": [ROLE_COLORS[r] for r in roles]},
+                      "legend": {"orient": "bottom", "columns": 2, "labelLimit": 320}},
+            "detail": {"field": "run"},
+            "tooltip": [{"field": "role", "title": "run"}, {"field": "run", "title": "seed index"},
+                        {"field": "iteration"}, {"field": "accuracy", "title": "test accuracy (%)"}],
+        },
+    }
+
+
 def data_key(kind: str, data: object) -> str:
     """A cache key naming a plot by a digest of the data it is drawn from."""
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:40]

@@ -4,7 +4,7 @@
     /tickets/                           catalog (q, task, arch, dmin, dmax, status, verified, sort, page)
     /tickets/<name>/                    ticket page (?revision=<commit> for an older revision)
     /tickets/<name>/progress.json       live verification progress (polled by the page)
-    /tickets/<name>/curves/<id>.svg     accuracy curves of one verification
+    /tickets/<name>/curves/<id>.svg     accuracy curves of one verification (.vl.json: its Vega-Lite chart)
     /tasks/                             tasks
     /tasks/<name>/                      leaderboard;  /tasks/<name>/frontier.vl.json its chart (Vega-Lite),
                                         /tasks/<name>/frontier.svg the same as an image (?size=narrow)
@@ -27,6 +27,8 @@ urlpatterns = [
     re_path(rf"^tickets/{NAME}/$", views.ticket_detail, name="ticket"),
     re_path(rf"^tickets/{NAME}/progress\.json$", views.ticket_progress, name="progress"),
     re_path(rf"^tickets/{NAME}/curves/(?P<verification_id>[0-9]+)\.svg$", views.curves_plot, name="curves"),
+    re_path(rf"^tickets/{NAME}/curves/(?P<verification_id>[0-9]+)\.vl\.json$", views.curves_chart,
+            name="curves-chart"),
     path("tasks/", views.task_list, name="tasks"),
     re_path(r"^tasks/(?P<name>[A-Za-z0-9._-]+)/$", views.leaderboard, name="leaderboard"),
     re_path(r"^tasks/(?P<name>[A-Za-z0-9._-]+)/frontier\.svg$", views.frontier_plot, name="frontier"),

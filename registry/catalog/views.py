@@ -276,8 +276,7 @@ def ticket_progress(request: HttpRequest, name: str) -> JsonResponse:
     return response
 
 
-@require_GET
-def curves_plot(request: HttpRequest, name: str, verification_id: int) -> HttpResponse:
+def _visible_verification(request: HttpRequest, name: str, verification_id: int) -> Verification:
     verification = get_object_or_404(
         Verification.objects.select_related("revision__ticket").prefetch_related(
             Prefetch("runs", queryset=VerificationRun.objects.order_by("role", "seed"))),
@@ -285,9 +284,32 @@ def curves_plot(request: HttpRequest, name: str, verification_id: int) -> HttpRe
     )
     revision = verification.revision
     if not _may_see_details(request.user, revision.ticket, revision):
-        raise Http404("No curves to show for this revision.")
+        raise Http404("The training curves of this revision are shown to its owner only.")
+    return verification
+
+
+@require_GET
+def curves_plot(request: HttpRequest, name: str, verification_id: int) -> HttpResponse:
+    """The curves as a static image (the no-JavaScript fallback of :func:`curves_chart`)."""
+    verification = _visible_verification(request, name, verification_id)
     svg = curves_svg_for(verification)
     return _svg_response(svg, max_age=60 if not verification.finished else 3600)
+
+
+@require_GET
+def curves_chart(request: HttpRequest, name: str, verification_id: int) -> HttpResponse:
+    """The curves' Vega-Lite spec (JSON), cached by a digest of the runs."""
+    verification = _visible_verification(request, name, verification_id)
+    key = f"{plots.data_key('curves', selectors.curve_version(verification))}:spec"
+    body = cache.get(key)
+    if body is None:
+        spec = plots.curves_spec(selectors.run_curves(verification),
+                                 title=f"{verification.revision.ticket.name} on {verification.task}")
+        body = json.dumps(spec, separators=(",", ":"))
+        cache.set(key, body, plots.PLOT_CACHE_SECONDS)
+    response = HttpResponse(body, content_type="application/json")
+    response["Cache-Control"] = "private, max-age=60" if not verification.finished else "private, max-age=3600"
+    return response
 
 
 def curves_svg_for(verification: Verification) -> str:

@@ -73,6 +73,19 @@ def test_without_javascript_the_leaderboard_shows_the_static_chart(browser, live
     context.close()
 
 
+def test_the_catalog_filter_bar_is_one_aligned_row_at_1280(page, hub, shot):
+    page.goto("/tickets/")
+    groups = page.locator("form.filters > .group")
+    boxes = [g.bounding_box() for g in groups.all()]
+    assert len(boxes) >= 8
+    bottoms = {round(b["y"] + b["height"]) for b in boxes}
+    assert max(bottoms) - min(bottoms) <= 2, bottoms  # one row, bottoms aligned
+    controls = page.locator("form.filters select, form.filters input[type=search], form.filters button")
+    heights = {round(c.bounding_box()["height"]) for c in controls.all()}
+    assert max(heights) - min(heights) <= 2, heights
+    shot(page, "30-catalog-filter-bar")
+
+
 def test_rejected_and_withdrawn_tickets_are_honest_to_anonymous_visitors(page, hub, shot, live_server):
     page.goto("/tickets/overclaimed-ticket/")
     verdict = page.locator("#verdict")

@@ -104,7 +104,7 @@ def test_leaderboard_ranks_verified_tickets_with_controls_dense_and_chart(client
     assert "+2.0 pp" in html and "-10.0 pp" in html and "-0.5 pp" in html
     assert "+36.2 pp" not in html
     assert 'data-spec="/tasks/mnist1d/frontier.vl.json?v=' in html
-    assert '<noscript><picture>' in html and 'frontier.svg?size=narrow&amp;v=' in html
+    assert '<noscript>' in html and '<picture>' in html and 'frontier.svg?size=narrow&amp;v=' in html
     plot = client.get("/tasks/mnist1d/frontier.svg")
     assert plot["Content-Type"].startswith("image/svg+xml")
     svg = plot.content.decode()
@@ -264,6 +264,17 @@ def test_curves_plot_of_a_verification(client, tickets):
     assert svg.status_code == 200
     assert "ticket (own init + mask)" in svg.content.decode()
     assert client.get(f"/tickets/pending-ticket/curves/{verification.pk}.svg").status_code == 404
+
+
+def test_curves_chart_spec_of_a_verification(client, tickets):
+    ticket = tickets["verified"]
+    verification = ticket.latest_revision.verifications.get()
+    spec = client.get(f"/tickets/{ticket.name}/curves/{verification.pk}.vl.json").json()
+    roles = spec["encoding"]["color"]["scale"]["domain"]
+    assert roles[:2] == ["ticket (own init + mask)", "dense parent (own init, all weights)"]
+    assert {r["run"] for r in spec["data"]["values"]} == {0, 1, 2}
+    rejected = tickets["rejected"].latest_revision.verifications.get()
+    assert client.get(f"/tickets/rejected-ticket/curves/{rejected.pk}.vl.json").status_code == 404
 
 
 def test_anyone_sees_why_a_ticket_was_rejected_runs_stay_with_the_owner(client, tickets, owner, other):

@@ -80,7 +80,7 @@
 
   // On a phone: one legend column and slanted density ticks, so every label stays readable.
   function forPhone(spec) {
-    (spec.layer || []).forEach(function (layer) {
+    (spec.layer || [spec]).forEach(function (layer) {
       var enc = layer.encoding || {};
       if (enc.color && enc.color.legend) { enc.color.legend.columns = 1; enc.color.legend.labelLimit = 300; }
       if (enc.x && enc.x.axis) {
