@@ -426,7 +426,9 @@ def _fetch(settings: HubSettings, name: str, commit: str, path: str, expected: s
     url = f"{settings.endpoint}/{quote(name)}/resolve/{commit}/{quote(path)}"
     digest = hashlib.sha256()
     received = 0
-    partial = blobs / f"{expected or 'download'}.{os.getpid()}.incomplete"
+    import uuid
+
+    partial = blobs / f"{expected or 'download'}.{uuid.uuid4().hex[:12]}.incomplete"  # per call: threads too
     try:
         with get_session().stream("GET", url, timeout=_TIMEOUT, follow_redirects=True,
                                   headers=settings.headers(include_unpublished=include_unpublished)) as response:
@@ -472,7 +474,7 @@ def pull_files(name: str, revision: str | None = None, *, settings: HubSettings,
     - offline: the cache only (``revision`` None reads the ref recorded by the last online pull);
     - ``revision`` a commit id and the files cached: no request;
     - otherwise one model-info request (skipped when ``info`` is given, e.g. from a listing), then
-      ``hf_hub_download`` by commit id for each file (no request for the files already cached).
+      one GET by commit id for each file not cached yet (no HEAD: the model info carries sha256 and size).
 
     ``main_commit`` says that ``revision`` is the ticket's current ``main`` (a listing said so): the
     cache records it, as for an unpinned pull, so offline pulls by name or task find it.
