@@ -272,13 +272,18 @@ def verdict_details(record: dict[str, Any] | None) -> list[str]:
         within = f" (tolerance {_pct(tolerance)})" if tolerance is not None else ""
         lines.append(f"{word} the dense network: ticket {_pct(ticket)} vs dense {_pct(dense)}, "
                      f"{float(gap) * 100:+.2f} points{within}")
-    controls = decision.get("control_statistics") or {}
+    controls = {role: v for role, v in (decision.get("control_statistics") or {}).items()
+                if role != "dense" and v is not None}
     if controls:
-        best = max(controls.items(), key=lambda kv: float(kv[1]))
+        best = decision.get("best_control") or max(controls, key=lambda role: float(controls[role]))
         word = {True: "beats the controls", False: "does not beat the controls"}.get(beats, "controls")
         listed = ", ".join(f"{role} {_pct(value)}" for role, value in sorted(controls.items()))
-        margin = f" (margin over {best[0]} {((float(ticket) - float(best[1])) * 100):+.2f} points)" \
-            if ticket is not None else ""
+        gap = decision.get("margin")
+        if gap is None and ticket is not None and best in controls:
+            gap = float(ticket) - float(controls[best])
+        noise = decision.get("noise")
+        margin = "" if gap is None else (f" (margin over {best} {float(gap) * 100:+.2f} points"
+                                         + (f", noise {float(noise) * 100:.2f}" if noise is not None else "") + ")")
         lines.append(f"{word}: {listed}{margin}")
     elif beats is not None:
         lines.append("beats the controls" if beats else "does not beat the controls")
