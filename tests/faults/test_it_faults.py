@@ -163,6 +163,38 @@ def test_sigkilled_worker_job_runs_again_within_two_minutes(stack, token, record
     assert_nothing_stuck(stack, [name])
 
 
+def test_sigkilled_pool_process_job_runs_again_within_two_minutes(stack, token, record_property):
+    """Only the training process dies (out of memory, say): the worker's main process requeues the message
+    at once and a fresh pool process takes the job over once the dead one's heartbeat is stale."""
+    import os
+    import signal
+
+    name = "fault-sigkill-pool"
+    worker = stack.workers[-1]
+    assert stack.submit(token, tiny_bundle(2, iterations=2500), name).status_code == 201
+
+    def mid_run():
+        v = verification(stack, name)
+        return v if v and v["status"] == "running" and 2 <= v["runs_done"] < RUNS - 1 else None
+
+    before = wait_until(mid_run, 240, "the verification to be mid-run")
+    pool_pid = int(before["worker"].rsplit(":", 1)[1])
+    killed_at = time.monotonic()
+    os.kill(pool_pid, signal.SIGKILL)
+
+    def taken_over():
+        v = verification(stack, name)
+        return v if v["status"] in FINISHED or (v["worker"] != before["worker"] and v["status"] == "running") else None
+
+    wait_until(taken_over, 150, "a new pool process to take the job over")
+    recovery = time.monotonic() - killed_at
+    wait_finished(stack, [name], 240)
+    final = verification(stack, name)
+    report(record_property, "sigkill_pool_process", recovery, attempts=final["attempts"])
+    assert recovery < 120 and worker.alive()
+    assert_nothing_stuck(stack, [name])
+
+
 def test_redis_restarted_while_jobs_are_queued_loses_nothing(stack, token, record_property):
     stop_workers(stack)
     names = [f"fault-redis-queued-{i}" for i in range(3)]
