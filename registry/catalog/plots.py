@@ -354,7 +354,8 @@ def curves_spec(curves: Sequence[RunCurve], *, title: str = "") -> dict:
         "data": {"values": rows or [{"role": "no curves recorded", "run": 0, "iteration": 0, "accuracy": None}]},
         "mark": {"type": "line", "point": {"size": 18}, "strokeWidth": 1.6, "opacity": 0.9},
         "encoding": {
-            "x": {"field": "iteration", "type": "quantitative", "title": "training iteration"},
+            "x": {"field": "iteration", "type": "quantitative", "title": "training iteration",
+                  "axis": {"format": "~s", "labelFlush": True}},
             "y": {"field": "accuracy", "type": "quantitative", "title": "test accuracy (%)", "scale": {"zero": False}},
             "color": {"field": "role", "type": "nominal", "title": None,
                       "scale": {"domain": domain, "range": [ROLE_COLORS[r] for r in roles]},

@@ -389,6 +389,20 @@ UPLOAD_PARTS = {"config": "config.json", "init": "init.safetensors", "mask": "ma
 FORM_FIELDS = {"config", "init", "mask", "name", "message"}
 
 
+def _form_field(field: str | None) -> str | None:
+    """The upload form's field an API error's ``field`` belongs to (None: the form as a whole)."""
+    if not field:
+        return None
+    if field in FORM_FIELDS:
+        return field
+    for prefix, form_field in (("config", "config"), ("init", "init"), ("mask", "mask")):
+        if field.startswith(prefix):
+            return form_field
+    if field.split(".", 1)[0] in ("task", "architecture", "recipe", "claims", "provenance", "format", "name"):
+        return "config"  # a field of config.json
+    return None
+
+
 def _upload(form: SubmitForm) -> BundleUpload:
     """The form's three files as bytes, refused over the API's per-part limits before reading them."""
     parts: dict[str, bytes] = {}
@@ -431,7 +445,7 @@ def how_to_submit(request: HttpRequest) -> HttpResponse:
                                            name=form.cleaned_data["name"] or None,
                                            message=form.cleaned_data["message"] or "")
             except ApiError as err:
-                field = err.field if err.field in FORM_FIELDS else None
+                field = _form_field(err.field)
                 detail = str(err.detail) if field or not err.field else f"{err.field}: {err.detail}"
                 form.add_error(field, detail)
                 status = err.status_code
@@ -443,10 +457,12 @@ def how_to_submit(request: HttpRequest) -> HttpResponse:
                                 f"?revision={submission.revision.commit}")
         else:
             status = 400
+    tasks = list(Task.objects.order_by("name").values_list("name", flat=True))
     return render(request, "catalog/submit.html", {
         "form": form,
         "policy_text": _policy_text(),
         "base_url": request.build_absolute_uri("/").rstrip("/"),
         "install_line": client_install_line(),
-        "tasks": list(Task.objects.order_by("name").values_list("name", flat=True)),
+        "tasks": tasks,
+        "example_task": "mnist1d" if "mnist1d" in tasks else (tasks[0] if tasks else "mnist1d"),
     }, status=status)

@@ -41,4 +41,8 @@ def test_a_bad_upload_shows_the_apis_own_message(client, owner, owner_client, ma
     assert page.status_code == 400
     from django.utils.html import escape
 
-    assert escape(api.json()["detail"]) in page.content.decode()
+    html = page.content.decode()
+    assert escape(api.json()["detail"]) in html
+    # shown on the mask field, as the API's ``field`` says
+    mask_field = html[html.index('for="id_mask"'):].split("</p>", 1)[0]
+    assert escape(api.json()["detail"]) in mask_field and api.json()["field"].startswith("mask")
