@@ -599,6 +599,13 @@ def main(argv: list[str] | None = None) -> int:
         except (TimeoutError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return EXIT_ERROR
+        except ModuleNotFoundError as err:
+            if err.name not in ("torch", "sklearn", "mnist1d", "mlxtend"):
+                raise
+            print(f"error: `ticket {args.command}` needs {err.name}, which the base install leaves out: "
+                  "pip install \"ticketclient[torch]\" (from the hub's repository: pip install \"./client[torch]\")",
+                  file=sys.stderr)
+            return EXIT_ERROR
         finally:
             sys.stdout.flush()
     except BrokenPipeError:
