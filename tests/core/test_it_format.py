@@ -250,7 +250,8 @@ def test_unknown_task_is_only_a_name_check_at_parse_time():
 
 
 def test_task_registry_shapes_and_default_families_resolve():
-    assert [t.name for t in tasks.all()] == ["mnist1d", "digits", "mnist", "fashion-mnist", "cifar10"]
+    names = [t.name for t in tasks.all()]
+    assert {"mnist1d", "digits", "mnist", "fashion-mnist", "cifar10"} <= set(names) and names[0] == "mnist1d"
     for info in tasks.all():
         arch = spec.resolve(info.default_architecture, info.input_shape, info.num_classes)
         assert arch.shapes[-1] == (info.num_classes,)
