@@ -1,8 +1,8 @@
 """Draw a verification's images when it finishes, so that no visitor's request ever draws one.
 
 When an own verification is saved finished (by the verifier worker), after the transaction commits:
-its accuracy curves and its task's frontier image (wide and narrow) go into the file storage under the
-digest of their data (see plots.stored_plot), and the chart spec into the cache. Failures are logged,
+its accuracy curves, its task's frontier image (wide and narrow) and the frontier chart's spec go into
+the file storage under the digest of their data (see plots.stored_plot). Failures are logged,
 never raised: drawing is a convenience, and the pages draw on a miss.
 """
 
@@ -37,6 +37,7 @@ def render_after_verification(verification_id: int) -> None:
         key = views._frontier_key(task)
         views.frontier_svg_for(task, wide=True, key=key)
         views.frontier_svg_for(task, wide=False, key=key)
+        views.frontier_spec_for(task, key=key)
 
 
 def _on_verification_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:

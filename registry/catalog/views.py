@@ -128,18 +128,19 @@ def frontier_plot(request: HttpRequest, name: str) -> HttpResponse:
     return _svg_response(svg, max_age=86400 if request.GET.get("v") else 300)
 
 
+def frontier_spec_for(task: Task, *, key: str | None = None) -> str:
+    """The chart's spec as JSON text, from the storage (built once per change of its data)."""
+    key = f"{key or _frontier_key(task)}:spec"
+    return plots.stored_plot(key, lambda: json.dumps(plots.frontier_spec(
+        selectors.frontier_points(task), baseline=task.dense_baseline_accuracy, task=task.name),
+        separators=(",", ":")), suffix="json")
+
+
 @require_GET
 def frontier_chart(request: HttpRequest, name: str) -> HttpResponse:
     """The interactive chart's Vega-Lite spec (JSON), cached by a digest of its data."""
     task = _task(name)
-    key = f"{_frontier_key(task)}:spec"
-    body = cache.get(key)
-    if body is None:
-        spec = plots.frontier_spec(selectors.frontier_points(task), baseline=task.dense_baseline_accuracy,
-                                   task=task.name)
-        body = json.dumps(spec, separators=(",", ":"))
-        cache.set(key, body, plots.PLOT_CACHE_SECONDS)
-    response = HttpResponse(body, content_type="application/json")
+    response = HttpResponse(frontier_spec_for(task), content_type="application/json")
     response["Cache-Control"] = f"public, max-age={86400 if request.GET.get('v') else 60}"
     return response
 

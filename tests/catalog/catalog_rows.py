@@ -183,7 +183,8 @@ def make_ticket(name: str, *, task: Task, owner: Any, status: str = "verified", 
         for path, size in (("config.json", 812), ("init.safetensors", 1_074_000), ("mask.safetensors", 43_000))
     )
     ticket.latest_revision = revision
-    ticket.save(update_fields=["latest_revision"])
+    ticket.served_revision = revision if status == "verified" else None
+    ticket.save(update_fields=["latest_revision", "served_revision"])
     if verification and status != "pending":
         v_status = {"verifying": "running"}.get(status, status)
         make_verification(revision, status=v_status, accuracy=accuracy, claimed=claimed, winning=winning,
@@ -215,7 +216,8 @@ def bulk_tickets(count: int, *, task: Task, owner: Any, prefix: str = "bulk", se
     )
     for t, r in zip(tickets, revisions, strict=True):
         t.latest_revision = r
-    Ticket.objects.bulk_update(tickets, ["latest_revision"], batch_size=2000)
+        t.served_revision = r if r.status == "verified" else None
+    Ticket.objects.bulk_update(tickets, ["latest_revision", "served_revision"], batch_size=2000)
     verifications = []
     for r in revisions:
         if r.status not in ("verified", "rejected"):

@@ -157,10 +157,13 @@ def test_plots_are_drawn_when_a_verification_finishes_not_on_a_visit(client, tas
         verification.save()
         set_revision_status(ticket.latest_revision, "verified", verified_accuracy=0.61)
     stored = default_storage.listdir("plots")[1]
-    assert len([f for f in stored if "frontier" in f]) == 2  # wide and narrow
+    assert len([f for f in stored if "frontier" in f and f.endswith(".svg")]) == 2  # wide and narrow
+    assert len([f for f in stored if "frontier" in f and f.endswith(".json")]) == 1  # the chart's spec
     assert any("curves" in f for f in stored)
     cache.clear()  # a visitor on another process: the image comes from the storage, as it was drawn
     wide = next(f for f in stored if "frontier" in f and "wide" in f)
+    spec = next(f for f in stored if "frontier" in f and f.endswith(".json"))
+    assert client.get("/tasks/mnist1d/frontier.vl.json").content == default_storage.open(f"plots/{spec}").read()
     assert client.get("/tasks/mnist1d/frontier.svg").content == default_storage.open(f"plots/{wide}").read()
 
 
