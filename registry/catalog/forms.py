@@ -16,7 +16,10 @@ SORT_CHOICES = [
 ]
 assert {key for key, _ in SORT_CHOICES} == set(SORTS), "catalog sort menu out of step with selectors.SORTS"
 
-STATUS_CHOICES = [("", "any status")] + [(s.value, s.label) for s in Status]
+#: The status menu speaks the pages' vocabulary: the two kinds of verified ticket, then every status.
+STATUS_CHOICES = [("", "any status"), ("winning", "winning ticket"), ("verified_not_winning", "verified, not winning")] + [
+    (s.value, s.label) for s in Status]
+_OUTCOME_FILTERS = {"winning": True, "verified_not_winning": False}
 
 
 class CatalogFilterForm(forms.Form):
@@ -51,6 +54,9 @@ class CatalogFilterForm(forms.Form):
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
         status = data.get("status") or ""
+        winning = _OUTCOME_FILTERS.get(status)
+        if winning is not None:
+            status = Status.VERIFIED
         statuses: tuple[str, ...] = (status,) if status else ()
         empty = False
         if data.get("verified"):
@@ -64,6 +70,7 @@ class CatalogFilterForm(forms.Form):
             statuses=statuses,
             search=(data.get("q") or "").strip() or None,
             sort=data.get("sort") or "newest",
+            winning=winning,
         ), empty
 
 

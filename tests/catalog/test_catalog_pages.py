@@ -59,6 +59,14 @@ def test_catalog_filters_and_sorts_from_the_query_string(client, tickets, task, 
         assert sorted(names) == sorted(expected)
 
 
+def test_catalog_filters_winning_and_verified_not_winning_tickets(client, tickets, task, owner):
+    make_ticket("close-ticket", task=task, owner=owner, density=0.1, accuracy=0.55, claimed=0.55, dense=0.62)
+    assert _names(client.get("/tickets/?status=winning").content.decode()) == ["lenet-mnist1d-3.6pct"]
+    assert _names(client.get("/tickets/?status=verified_not_winning").content.decode()) == ["close-ticket"]
+    html = client.get("/tickets/?status=winning").content.decode()
+    assert '<option value="winning" selected>winning ticket</option>' in html
+
+
 def test_catalog_paginates_and_keeps_filters_in_page_links(client, task, owner):
     for i in range(30):
         make_ticket(f"ticket-{i:02d}", task=task, owner=owner, density=0.01 + i / 100, verification=False)
