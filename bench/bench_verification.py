@@ -72,20 +72,20 @@ def job_runs(seeds: int, issue_setup: bool) -> list:
 
 
 def run_engine(validated, task: str, device: str, runs: list, *, stacked: bool | None, lanes: int = 0,
-               ) -> tuple[float, float, str]:
-    """Wall time of the verifier's engine for one job, the ticket runs' median accuracy, what it chose."""
-    started = time.perf_counter()
+               ) -> tuple[float, float, float, str]:
+    """Wall and CPU time of the verifier's engine for one job, the ticket runs' median accuracy, its choice."""
+    started, cpu = time.perf_counter(), time.process_time()
     eng = engine_mod.Engine(validated, task=task, device=device,
                             settings=VerifierSettings(seeds=3, cpu_parallel_runs=lanes), stacked=stacked)
     results = list(eng.train(runs, on_progress=lambda *a: None))
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     chose = f"{eng.name}, {eng.lanes(sum(r.role != SUPERMASK for r in runs))} lane(s)"
-    return wall, statistics.median(r.final_test_accuracy for run, r, _ in results if run.role == TICKET), chose
+    return wall, cpu, statistics.median(r.final_test_accuracy for run, r, _ in results if run.role == TICKET), chose
 
 
-def run_plain(validated, task_data, device: str, runs: list, *, fused: bool) -> tuple[float, float, str]:
+def run_plain(validated, task_data, device: str, runs: list, *, fused: bool) -> tuple[float, float, float, str]:
     """The same runs and the supermask evaluation, one after another, in the plain loop."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     bundle = validated.bundle
     ticket_acc = []
     for run in runs:
@@ -98,7 +98,8 @@ def run_plain(validated, task_data, device: str, runs: list, *, fused: bool) -> 
                           device=torch.device(device), fused=fused)
         if run.role == TICKET:
             ticket_acc.append(acc)
-    return time.perf_counter() - started, statistics.median(ticket_acc), "one run at a time"
+    return (time.perf_counter() - started, time.process_time() - cpu, statistics.median(ticket_acc),
+            "one run at a time")
 
 
 def matmul_flops_per_s(device: str, n: int = 1024, repeats: int = 5) -> float:
@@ -131,14 +132,14 @@ def sweep(task: str, device: str, iterations: int, density: float, repeats: int)
     """Stacked vs one run at a time (one lane) for MLPs of growing width: where stacking stops paying."""
     print(f"stacked vs sequential, one lane, {iterations} iterations, density {density:.1%}, 12 runs + supermask, "
           f"torch threads {torch.get_num_threads()}, median of {repeats}")
-    print(f"{'hidden':<12} {'fwd MACs':>9} {'stacked s':>10} {'seq s':>8} {'seq/stacked':>12}")
+    print(f"{'hidden':<12} {'fwd MACs':>9} {'stacked':>10} {'seq':>8} {'seq/stacked':>12}   (CPU seconds)")
     for hidden in ([100, 100], [300, 100], [500, 200], [1000, 300]):
         validated = make_validated(task, hidden, iterations, max(1, iterations // 4), density)
         runs = job_runs(3, False)
         t: dict[bool, list[float]] = {True: [], False: []}
         for _ in range(repeats):
             for stacked in (True, False):
-                t[stacked].append(run_engine(validated, task, device, runs, stacked=stacked, lanes=1)[0])
+                t[stacked].append(run_engine(validated, task, device, runs, stacked=stacked, lanes=1)[1])
         s, q = statistics.median(t[True]), statistics.median(t[False])
         print(f"{','.join(map(str, hidden)):<12} {validated.arch.forward_macs:>9,} {s:>10.2f} {q:>8.2f} {q / s:>11.2f}x")
 
@@ -187,12 +188,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     schedules = {name: available[name] for name in args.schedules.split(",")}
     times: dict[str, list[float]] = {name: [] for name in schedules}
+    cpu_times: dict[str, list[float]] = {name: [] for name in schedules}
     accuracy: dict[str, float] = {}
     chose: dict[str, str] = {}
     for _ in range(args.repeats):
         for name, fn in schedules.items():
-            wall, acc, how = fn()
+            wall, cpu, acc, how = fn()
             times[name].append(wall)
+            cpu_times[name].append(cpu)
             accuracy[name], chose[name] = acc, how
 
     flops = job_flops(validated.arch, validated.config.recipe, task_data, runs)
@@ -206,13 +209,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"floor: {flops / 1e9:.0f} GFLOP at {peak / 1e9:.1f} GFLOP/s (torch.mm 1024) = {floor:.2f} s; "
           f"warm-up (once per process, before any job): {warm_up_s:.2f} s")
     medians = {name: statistics.median(t) for name, t in times.items()}
-    reference = medians.get("plain")
-    print(f"{'schedule':<12} {'wall s':>8} {'plain/x':>8} {'x/floor':>8} {'ticket acc':>10}   chose; repeats")
+    cpu_medians = {name: statistics.median(t) for name, t in cpu_times.items()}
+    reference, cpu_reference = medians.get("plain"), cpu_medians.get("plain")
+    print("wall: elapsed seconds; cpu: this process's CPU seconds (steadier on a shared machine); ratios of medians")
+    print(f"{'schedule':<12} {'wall s':>8} {'cpu s':>8} {'plain/x':>8} {'(cpu)':>7} {'x/floor':>8} {'(cpu)':>7} "
+          f"{'ticket acc':>10}   chose; wall repeats")
     for name, median in medians.items():
+        cpu = cpu_medians[name]
         vs_plain = f"{reference / median:.2f}x" if reference else "-"
+        vs_plain_cpu = f"{cpu_reference / cpu:.2f}x" if cpu_reference else "-"
         reps = ", ".join(f"{t:.2f}" for t in times[name])
-        print(f"{name:<12} {median:>8.2f} {vs_plain:>8} {median / floor:>7.2f}x {accuracy[name]:>10.4f}   "
-              f"{chose[name]}; {reps}")
+        print(f"{name:<12} {median:>8.2f} {cpu:>8.2f} {vs_plain:>8} {vs_plain_cpu:>7} {median / floor:>7.2f}x "
+              f"{cpu / floor:>6.2f}x {accuracy[name]:>10.4f}   {chose[name]}; {reps}")
     return 0
 
 
