@@ -100,7 +100,9 @@ def _verdict(outcome: str, decision: dict[str, Any], statistic: str, runs: int, 
             why.append(f"it does not match its dense parent ({_pct(dense, 2)}, gap {_pp(decision.get('dense_gap'), 2)}, "
                        f"tolerance {_pp(tolerance, 1)})")
         if decision.get("beats_controls") is False:
-            why.append(f"its margin over the best control ({_pp(margin, 2)}) is within the noise")
+            noise = decision.get("noise")
+            within = f" ({_pp(noise, 2).lstrip('+')})" if isinstance(noise, int | float) else ""
+            why.append(f"its margin over the best control ({_pp(margin, 2)}) is within the noise{within}")
         tail = f"; it is not a winning ticket because {' and '.join(why)}" if why else ""
         text = f"**{OUTCOME_WORDS[outcome]}.** {measured[0].upper()}{measured[1:]}: the claim holds{tail}."
     elif outcome == "rejected":
