@@ -10,6 +10,7 @@ Pure functions (no database): the views look the ticket or revision up and pass 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -135,7 +136,13 @@ def badge_for(
 
 def render_svg(spec: BadgeSpec) -> str:
     """The badge as SVG text (anybadge's flat style; label and message are XML-escaped by anybadge)."""
-    return anybadge.Badge(label=spec.label, value=spec.message, default_color=spec.hex_color).badge_svg_text
+    return _svg_text(spec.label, spec.message, spec.hex_color)
+
+
+@functools.lru_cache(maxsize=4096)
+def _svg_text(label: str, message: str, color: str) -> str:
+    """A pure function of three short strings, drawn once per process (anybadge measures text per call)."""
+    return anybadge.Badge(label=label, value=message, default_color=color).badge_svg_text
 
 
 def shields_endpoint(spec: BadgeSpec) -> dict[str, object]:

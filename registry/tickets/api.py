@@ -113,7 +113,10 @@ class TicketOutput(serializers.ModelSerializer):
     @extend_schema_field(RevisionSummaryOutput(allow_null=True))
     def get_latest_revision(self, obj: Ticket) -> dict[str, Any] | None:
         rev = obj.latest_revision
-        return RevisionSummaryOutput(rev, context=self.context).data if rev else None
+        if rev is None:
+            return None
+        rev.ticket = obj  # the revision's URL names its ticket: no query per row for what this row holds
+        return RevisionSummaryOutput(rev, context=self.context).data
 
 
 class TicketDetailOutput(TicketOutput):
@@ -256,7 +259,8 @@ class TicketListSubmitApi(APIView):
             )
         )
         paginator = PagePagination()
-        page = paginator.paginate_queryset(tickets, request, view=self)
+        ids = paginator.paginate_queryset(tickets.values_list("pk", flat=True), request, view=self)
+        page = selectors.rows_in_order(ids, selectors.ticket_rows())  # the page on ticket columns, then its rows
         return paginator.get_paginated_response(TicketOutput(page, many=True, context={"request": request}).data)
 
     @extend_schema(

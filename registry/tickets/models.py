@@ -94,6 +94,12 @@ class Ticket(models.Model):
     latest_revision = models.ForeignKey(
         "Revision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    #: The revision the ticket serves as published (the Hub's ``main``): its latest verified one, whatever the
+    #: latest revision's status; None when no revision passed. Kept by ``services`` whenever a revision's status
+    #: changes, so listings join one row instead of looking it up per ticket.
+    served_revision = models.ForeignKey(
+        "Revision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     density = models.FloatField(null=True, blank=True, help_text="Measured from the mask, never read from config.")
     layer_densities = models.JSONField(default=dict, blank=True)
     num_parameters = models.BigIntegerField(null=True, blank=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from registry.celery_client import enqueue_verification
@@ -303,12 +303,23 @@ def set_revision_status(
 
 def _refresh_ticket_status(ticket: Ticket) -> None:
     latest = ticket.revisions.order_by("-number").first()
-    fields = ["status", "verified_accuracy", "updated_at"]
+    fields = ["status", "verified_accuracy", "served_revision", "updated_at"]
     if ticket.status != Status.WITHDRAWN and latest is not None:
         ticket.status = latest.status
     verified = ticket.revisions.filter(status=Status.VERIFIED).order_by("-number").first()
     ticket.verified_accuracy = verified.verified_accuracy if verified else None
+    ticket.served_revision = verified
     ticket.save(update_fields=fields)
+
+
+def refresh_served_revisions(tickets: Any = None) -> int:
+    """Point ``tickets`` (a Ticket queryset; default: all) at their latest verified revision in one UPDATE.
+
+    For rows written around :func:`set_revision_status` (bulk loads, fixtures); returns the rows updated.
+    """
+    latest_verified = (Revision.objects.filter(ticket=OuterRef("pk"), status=Status.VERIFIED)
+                       .order_by("-number").values("pk")[:1])
+    return (Ticket.objects.all() if tickets is None else tickets).update(served_revision=Subquery(latest_verified))
 
 
 def withdraw_ticket(ticket: Ticket, *, reason: str = "") -> Ticket:
