@@ -18,7 +18,7 @@ from typing import Any
 from django.core.cache import cache
 
 #: Bump when the card's layout changes (old cards then get rebuilt, with their new sha256).
-CARD_VERSION = 1
+CARD_VERSION = 2
 CARD_FILE = "README.md"
 CARD_CACHE_SECONDS = 24 * 3600
 
@@ -50,6 +50,10 @@ def _pct(value: Any, digits: int = 1) -> str:
 
 def _pp(value: Any, digits: int = 1) -> str:
     return "—" if not isinstance(value, int | float) else f"{value * 100:+.{digits}f} pp"
+
+
+def _pp_abs(value: Any, digits: int = 1) -> str:
+    return "—" if not isinstance(value, int | float) else f"{abs(value) * 100:.{digits}f} pp"
 
 
 def _density(value: Any) -> str:
@@ -98,7 +102,7 @@ def _verdict(outcome: str, decision: dict[str, Any], statistic: str, runs: int, 
         why = []
         if decision.get("matching") is False:
             why.append(f"it does not match its dense parent ({_pct(dense, 2)}, gap {_pp(decision.get('dense_gap'), 2)}, "
-                       f"tolerance {_pp(tolerance, 1)})")
+                       f"tolerance {_pp_abs(tolerance, 1)})")
         if decision.get("beats_controls") is False:
             noise = decision.get("noise")
             within = f" ({_pp(noise, 2).lstrip('+')})" if isinstance(noise, int | float) else ""
@@ -107,7 +111,7 @@ def _verdict(outcome: str, decision: dict[str, Any], statistic: str, runs: int, 
         text = f"**{OUTCOME_WORDS[outcome]}.** {measured[0].upper()}{measured[1:]}: the claim holds{tail}."
     elif outcome == "rejected":
         text = (f"**Rejected.** {measured[0].upper()}{measured[1:]}, below the threshold {_pct(threshold, 2)} "
-                f"(the claim minus the tolerance {_pp(tolerance, 1)}).")
+                f"(the claim minus the tolerance {_pp_abs(tolerance, 1)}).")
     else:
         text = f"**{OUTCOME_WORDS.get(outcome, outcome)}.**"
     if reason and outcome != "winning":
@@ -174,11 +178,13 @@ def build_model_card(revision: Any, verification: Any, *, base_url: str) -> byte
         "",
         _verdict(outcome, decision, statistic, ticket_runs, verification.reason or ""),
         "",
-        "A *winning ticket* is verified (the hub's retraining reaches the claim within the task's tolerance), "
-        "matches its dense parent (the same init with every weight, trained by the hub with the same recipe and "
-        "seeds) and beats its controls by more than the spread over seeds.",
+        ("A *winning ticket* is verified (the hub's retraining reaches the claim within the task's tolerance), "
+         "matches its dense parent (the same init with every weight, trained by the hub with the same recipe and "
+         "seeds) and beats its controls by more than the spread over seeds." if outcome != "rejected" else
+         "The hub retrained the ticket from its own init and mask with its declared recipe, next to its dense "
+         "parent and its controls, with the same seeds."),
         "",
-        "## Controls and the dense parent",
+        "## The dense parent and the controls",
         "",
         f"| run | {statistic} | spread (max − min) | final test accuracy per run |",
         "| --- | ---: | ---: | --- |",
@@ -191,7 +197,7 @@ def build_model_card(revision: Any, verification: Any, *, base_url: str) -> byte
         lines += [
             f"- ticket: {_pct(decision.get('ticket_statistic'), 2)} at {_density(revision.density)} density",
             f"- dense parent: {_pct(decision['dense_statistic'], 2)} at 100% density",
-            f"- ticket − dense: {_pp(decision.get('dense_gap'), 2)} (tolerance {_pp(decision.get('tolerance'), 1)}); "
+            f"- ticket − dense: {_pp(decision.get('dense_gap'), 2)} (tolerance {_pp_abs(decision.get('tolerance'), 1)}); "
             f"matching: {'yes' if decision.get('matching') else 'no'}",
         ]
     else:
@@ -200,7 +206,13 @@ def build_model_card(revision: Any, verification: Any, *, base_url: str) -> byte
     lines += [f"| {k} | {_plain(recipe[k])} |" for k in sorted(recipe)]
     if provenance:
         lines += ["", "## Provenance", "", "| field | value |", "| --- | --- |"]
-        lines += [f"| {k} | {_plain(provenance[k])} |" for k in sorted(provenance)]
+        lines += [f"| {k} | {_provenance_value(k, provenance[k])} |" for k in sorted(provenance)]
+    if verification.status != "verified":
+        lines += ["", "## How to pull", "",
+                  f"This revision is {OUTCOME_WORDS.get(outcome, outcome).lower()}: it is not published. Its owner can "
+                  f"pull it with their token: `ticket pull {name} --revision {revision.commit} --include-unpublished "
+                  f"--endpoint {base_url}`.", ""]
+        return "\n".join(lines).encode("utf-8")
     lines += [
         "",
         "## How to pull",
@@ -229,6 +241,16 @@ def build_model_card(revision: Any, verification: Any, *, base_url: str) -> byte
         "",
     ]
     return "\n".join(lines).encode("utf-8")
+
+
+def _provenance_value(key: str, value: Any) -> str:
+    from registry.catalog.templatetags.catalog_tags import rates_text
+
+    if key == "rates":
+        return rates_text(value)
+    if "accuracy" in key and isinstance(value, int | float):
+        return _pct(value, 1)
+    return _plain(value)
 
 
 def _plain(value: Any) -> str:

@@ -355,7 +355,8 @@ def curves_spec(curves: Sequence[RunCurve], *, title: str = "") -> dict:
         "mark": {"type": "line", "point": {"size": 18}, "strokeWidth": 1.6, "opacity": 0.9},
         "encoding": {
             "x": {"field": "iteration", "type": "quantitative", "title": "training iteration",
-                  "axis": {"format": "~s", "labelFlush": True}},
+                  "axis": {"labelExpr": "datum.value >= 1000 ? format(datum.value / 1000, '~g') + 'k' : datum.value",
+                           "labelFlush": True}},
             "y": {"field": "accuracy", "type": "quantitative", "title": "test accuracy (%)", "scale": {"zero": False}},
             "color": {"field": "role", "type": "nominal", "title": None,
                       "scale": {"domain": domain, "range": [ROLE_COLORS[r] for r in roles]},

@@ -41,6 +41,28 @@ def test_the_card_has_front_matter_verdict_controls_dense_recipe_and_pull(client
     assert f'ticketclient.pull("{name}", revision="{commit_for(name, 1)}", endpoint="http://testserver")' in body
 
 
+def test_a_not_winning_card_says_why_and_provenance_reads_as_text(client, task, owner):
+    make_ticket("close-ticket", task=task, owner=owner, density=0.1, accuracy=0.55, claimed=0.55, dense=0.62)
+    text = client.get("/close-ticket/resolve/main/README.md").content.decode()
+    assert "**Verified, not winning.**" in text and "does not match its dense parent" in text
+    assert "tolerance 2.0 pp" in text and "+2.0 pp" not in text
+    assert "| rates | 20% per round (output layer 10%) |" in text and "| dense_test_accuracy | 62.0% |" in text
+    assert 'outcome: "verified_not_winning"' in text and '- "verified-not-winning"' in text
+
+
+def test_a_rejected_card_for_its_owner_says_it_is_not_published(client, tickets, owner):
+    from django.test import Client
+
+    from registry.accounts.services import create_token
+
+    key = create_token(user=owner, name="card").key
+    owner_client = Client(HTTP_AUTHORIZATION=f"Bearer {key}", HTTP_X_TICKET_INCLUDE_UNPUBLISHED="1")
+    text = owner_client.get("/rejected-ticket/resolve/main/README.md").content.decode()
+    assert "**Rejected.**" in text and "threshold 88.00%" in text
+    assert "it is not published" in text and "--include-unpublished" in text
+    assert "winning" not in text.lower()
+
+
 def test_unpublished_revisions_serve_no_card(client, tickets):
     assert client.get("/api/models/pending-ticket/revision/main").status_code == 404
     assert client.get("/pending-ticket/resolve/main/README.md").status_code == 404
