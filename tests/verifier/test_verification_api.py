@@ -9,6 +9,7 @@ import pytest
 
 from registry.tickets import services
 from registry.verifications.models import Verification, VerificationRun
+from verifier.policy import current_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -58,13 +59,16 @@ def test_queued_record_shows_the_current_policy(owner_client, make_bundle):
     revision = _submitted(owner_client, make_bundle, "queued-one")
     v = Verification.objects.create(revision=revision, task="mnist1d", kind="own")
     body = owner_client.get(f"/api/v1/verifications/{v.pk}/").json()
-    assert body["status"] == "queued" and body["policy"]["task"] == "mnist1d" and body["policy"]["tolerance"] == 0.03
+    tolerance = current_policy().tolerance_for("mnist1d")
+    assert body["status"] == "queued" and body["policy"]["task"] == "mnist1d" and body["policy"]["tolerance"] == tolerance
+    assert body["seeds"] is None  # drawn when it first runs, shown once it has finished
 
 
 def test_policy_endpoint(anon_client):
     body = anon_client.get("/api/v1/verification-policy/").json()
     assert body["statistic"] == "median" and body["runs_per_role"] == 3 and "tolerance" not in body
-    assert body["tolerances"]["mnist1d"] == 0.03
+    assert body["tolerances"]["mnist1d"]["tolerance"] == current_policy().tolerance_for("mnist1d")
+    assert body["tolerances"]["mnist1d"]["sd"] > 0 and body["tolerance_formula"].startswith("max(floor")
 
 
 def test_transfer_refusals(owner_client, admin_client_factory, make_bundle):

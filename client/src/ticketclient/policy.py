@@ -96,7 +96,8 @@ TASK_NOISE: dict[str, TaskNoise] = {
     "mnist-5k": TaskNoise(sd=0.0020, tickets=12, seeds_per_ticket=5,
                           how="MLP 100-50, Adam 1.2e-3, batch 60, 1,000 iterations, densities 50.1% to 6.4% "
                               "(python -m verifier.calibration --task mnist-5k --arch '{\"family\": \"mlp\", "
-                              "\"args\": {\"hidden\": [100, 50]}}' --iterations 1000 --seed-source 1)"),
+                              "\"args\": {\"hidden\": [100, 50]}}' --iterations 1000 --seed-source 1); LeNet-300-100 at "
+                              "2,000 iterations, 10 tickets from 50.1% to 3.2%, measured 0.0017"),
     "digits": TaskNoise(sd=0.0019, tickets=12, seeds_per_ticket=5,
                         how="MLP 100-100, Adam 1.2e-3, batch 60, 2,000 iterations, densities 51.4% to 7.7% "
                             "(python -m verifier.calibration --task digits --arch '{\"family\": \"mlp\", "

@@ -203,8 +203,9 @@ def find_ticket(
     theta_0 = models.to_numpy(model)
     mask = dense_mask(arch)
     bar = tqdm(total=rounds + 1, disable=not progress, desc="IMP", unit="round", dynamic_ncols=True)
-    dense = training.train(model, mask, task_data, recipe, seed=seed, device=device, progress=False,
-                           snapshot_iteration=rewind if rewind > 0 else None)
+    dense = training.train(model, mask, task_data, recipe, seed=seed, device=device, progress=progress,
+                           snapshot_iteration=rewind if rewind > 0 else None, progress_desc="dense",
+                           progress_leave=False)
     init = dense.snapshot if rewind > 0 and dense.snapshot is not None else theta_0
     trained = models.to_numpy(model)
     bar.update(1)
@@ -216,7 +217,8 @@ def find_ticket(
         model = models.build_model(arch)
         models.load_tensors(model, init)
         models.apply_mask(model, mask)
-        result = training.train(model, mask, task_data, recipe, seed=seed, device=device, progress=False)
+        result = training.train(model, mask, task_data, recipe, seed=seed, device=device, progress=progress,
+                                progress_desc=f"round {k}/{rounds}", progress_leave=False)
         trained = models.to_numpy(model)
         bundle = _bundle(task, arch_dict, recipe, init, mask, result, strategy=strategy, round_=k, seed=seed,
                          rewind=rewind, dense_accuracy=dense.final_test_accuracy, data=_data_provenance(task_data))

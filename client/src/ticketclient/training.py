@@ -109,13 +109,16 @@ def train(
     eval_every: int | None = None,
     max_iterations: int | None = None,
     snapshot_iteration: int | None = None,
+    progress_desc: str = "train",
+    progress_leave: bool = True,
 ) -> TrainResult:
     """Train ``model`` in place under ``mask`` with ``recipe``; returns the learning curve and final metrics.
 
     ``mask`` maps prunable weight names to boolean arrays (None or {} trains densely). ``data`` is a
     ``data.TaskData`` (numpy arrays). ``eval_every`` and ``max_iterations`` override the recipe (quick
     runs); ``snapshot_iteration=k`` keeps a copy of every tensor after ``k`` steps in ``result.snapshot``
-    (the rewind point of IMP with rewinding). ``on_eval(point)`` is called at every evaluation with
+    (the rewind point of IMP with rewinding); ``progress_desc``/``progress_leave`` label the iteration bar
+    (IMP shows one per round under its round bar). ``on_eval(point)`` is called at every evaluation with
     ``{"iteration", "val_loss", "val_accuracy", "test_loss", "test_accuracy"}``.
     """
     started = time.perf_counter()
@@ -144,7 +147,8 @@ def train(
 
     curve: list[dict[str, Any]] = []
     snapshot: dict[str, np.ndarray] | None = None
-    bar = tqdm(total=iterations, disable=not progress, desc="train", unit="it", dynamic_ncols=True)
+    bar = tqdm(total=iterations, disable=not progress, desc=progress_desc, unit="it", dynamic_ncols=True,
+               leave=progress_leave)
 
     def evaluate_now(iteration: int) -> None:
         point: dict[str, Any] = {"iteration": iteration}
