@@ -8,7 +8,8 @@ case:
   worker is gone (a live job stamps its heartbeat every few seconds, whatever its time limit). It is
   re-enqueued unless a message for it is already waiting in the queue; the job skips the runs already
   finished, and after ``max_attempts`` lost workers the claim ends it as failed.
-- a verification ``queued`` for which the broker holds no message at all (waiting or delivered).
+- a verification ``queued`` for which the broker holds no message at all (waiting or delivered), at most
+  once per stale threshold.
 - a revision ``pending`` with no verification and no ``verify_revision`` message (the registry's enqueue
   failed after its commit, e.g. Redis was down): its own verification is created and enqueued.
 
@@ -68,8 +69,10 @@ def sweep() -> list[int]:
                 v.enqueued_at < now - timedelta(seconds=resend_after_s(v)):
             send(v, f"heartbeat {_age(v.heartbeat_at or v.started_at, now)} old")
 
+    # at most one message per stale threshold: a job that crashes before it can claim (broken code, a schema
+    # mismatch) is acknowledged and lost again each time; it must not be re-sent on every sweep
     queued = Verification.objects.filter(status=Verification.Status.QUEUED, created_at__lt=in_flight).filter(
-        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=in_flight))
+        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale_before))
     for v in queued.select_related("revision"):
         if view is not None:
             if not view.holds_verification(v.pk):

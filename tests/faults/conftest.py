@@ -3,6 +3,8 @@ for the whole session, started only when a fault test runs."""
 
 from __future__ import annotations
 
+import signal
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +17,8 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     if why:
         pytest.skip(f"fault tests need private PostgreSQL and Redis servers: {why}")
     s = Stack(tmp_path_factory.mktemp("stack"))
+    # a SIGTERM (CI's or a timeout's) must still stop the servers this fixture started in their own sessions
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         s.start()
         s.start_web()
@@ -22,6 +26,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         yield s
     finally:
         s.stop()
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")
