@@ -25,14 +25,5 @@ from ticketclient.policy import (  # noqa: F401 - re-exported names of the polic
     trimmed_mean,
 )
 
-from verifier.config import VerifierSettings, get_settings
-
-
-def policy_from_settings(settings: VerifierSettings | None = None) -> VerificationPolicy:
-    s = settings or get_settings()
-    return VerificationPolicy(seeds=s.seeds, statistic=s.statistic, z=s.tolerance_z,
-                              default_tolerance=s.default_tolerance, overrides=dict(s.tolerances))
-
-
-def current_policy() -> VerificationPolicy:
-    return policy_from_settings()
+# The policy in force is built from the shared verification settings (the web process builds it there too).
+from registry.verifications.config import current_policy, policy_from_settings  # noqa: F401

@@ -418,12 +418,9 @@ def _upload(form: SubmitForm) -> BundleUpload:
 
 
 def _policy_text() -> str:
-    try:
-        from verifier.policy import VerificationPolicy
+    from registry.verifications.config import current_policy
 
-        return VerificationPolicy.from_settings().text()
-    except Exception:  # noqa: BLE001 - the page still explains submission without the verifier package
-        return ""
+    return current_policy().text()
 
 
 @require_http_methods(["GET", "POST"])

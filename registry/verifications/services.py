@@ -19,7 +19,7 @@ def request_transfer(*, user: Any, revision: Any, task_name: str,
     ``(verification, created)``; asking again for the same task returns the existing record.
     """
     from registry.tickets.models import Task
-    from verifier.dispatch import enqueue_verification, get_or_create_verification
+    from registry.verifications.dispatch import enqueue_verification, get_or_create_verification
 
     ticket = revision.ticket
     if not (user.is_authenticated and (ticket.owner_id == user.pk or is_admin(user))):

@@ -68,7 +68,7 @@ class VerificationPolicyView(APIView):
         responses={200: OpenApiTypes.OBJECT}, summary="The verification policy in force",
     )
     def get(self, request: Request) -> Response:
-        from verifier.policy import current_policy
+        from registry.verifications.config import current_policy
 
         task = request.query_params.get("task")
         return Response(current_policy().as_dict(task))

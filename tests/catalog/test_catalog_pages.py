@@ -414,6 +414,14 @@ def test_how_to_submit_page(client, task):
     assert "ticket submit" in html and "ticket login" in html and "mnist1d" in html
 
 
+def test_how_to_submit_page_states_the_policy_in_force(client, task):
+    from django.utils.html import escape
+
+    from registry.verifications.config import current_policy
+
+    assert escape(current_policy().text()) in client.get("/submit/").content.decode()
+
+
 def test_architecture_table_of_a_real_submission_has_shapes_survivors_and_macs(client, owner, task, make_bundle):
     """A bundle submitted through the real service (validation, blobs): the table reads its mask."""
     from registry.tickets.services import BundleUpload, submit_bundle

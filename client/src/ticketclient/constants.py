@@ -16,6 +16,7 @@ The bundle limits (``TICKETHUB_MAX_*``) are read by ``ticketclient.validation.Li
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -50,6 +51,27 @@ def env_int(name: str, default: int) -> int:
     """An integer variable (``1_000`` and ``1e6`` style values accepted); ValueError names the variable."""
     value = env_str(name)
     return default if value is None else parse_int(name, value)
+
+
+def env_float(name: str, default: float) -> float:
+    value = env_str(name)
+    return default if value is None else float(value)
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    """A comma-separated variable as a list of its non-blank items."""
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_json_dict(name: str) -> dict[str, float]:
+    """A JSON object of names to numbers (e.g. ``VERIFIER_TOLERANCES``); unset or blank: empty."""
+    value = env_str(name)
+    if value is None:
+        return {}
+    parsed = json.loads(value)
+    if not isinstance(parsed, dict):
+        raise ValueError(f"{name} must be a JSON object mapping task name to tolerance, got {value!r}")
+    return {str(k): float(v) for k, v in parsed.items()}
 
 
 def parse_int(name: str, value: str) -> int:
@@ -112,4 +134,4 @@ def torch_threads() -> int | None:
 
 
 __all__ = ["torch_threads", "endpoint", "token", "token_path", "cache_dir", "offline", "data_dir", "env_str", "env_bool",
-           "env_int", "env_path", "parse_int"]
+           "env_int", "env_float", "env_list", "env_json_dict", "env_path", "parse_int"]
