@@ -204,10 +204,13 @@ def finished_verifications(revisions: list[Revision]) -> dict[int, Any]:
     """The finished own-task verification of each revision (with its runs), by revision id, in one query."""
     if not revisions or not apps.is_installed("registry.verifications"):
         return {}
-    from registry.verifications.models import Verification
+    from django.db.models import Prefetch
 
+    from registry.verifications.models import Verification, VerificationRun
+
+    runs = Prefetch("runs", queryset=VerificationRun.objects.defer("curve"))  # no reader of these needs curves
     found = Verification.objects.filter(revision__in=revisions, kind=Verification.Kind.OWN,
-                                        status__in=Verification.FINISHED).prefetch_related("runs")
+                                        status__in=Verification.FINISHED).prefetch_related(runs)
     return {v.revision_id: v for v in found}
 
 
@@ -261,9 +264,11 @@ def base_url(request: HttpRequest) -> str:
     return request.build_absolute_uri("/").rstrip("/")
 
 
-def generated_files(revision: Revision, verification: Any, base: str | None) -> list[HubFile]:
+def generated_files(revision: Revision, verification: Any, base: str | None,
+                    cards: dict[int, bytes] | None = None) -> list[HubFile]:
     """The files made from the finished verification: ``verification.json`` and, for a verified or
-    rejected one, the model card ``README.md`` (registry.catalog.modelcard; deterministic bytes)."""
+    rejected one, the model card ``README.md`` (registry.catalog.modelcard; deterministic bytes).
+    ``cards``: model cards already read from the cache, by verification id (a list reads them at once)."""
     document = verification_document(revision, verification)
     if document is None:
         return []
@@ -271,7 +276,7 @@ def generated_files(revision: Revision, verification: Any, base: str | None) -> 
     if base is not None and verification.status in ("verified", "rejected") and apps.is_installed("registry.catalog"):
         from registry.catalog.modelcard import CARD_FILE, model_card
 
-        card = model_card(revision, verification, base_url=base)
+        card = (cards or {}).get(verification.pk) or model_card(revision, verification, base_url=base)
         files.append(HubFile(CARD_FILE, sha256_hex(card), len(card), card))
     return files
 
@@ -486,6 +491,18 @@ def _int_param(request: HttpRequest, key: str, default: int, low: int, high: int
     return max(low, min(high, value))
 
 
+#: Columns of a listed revision and its ticket that a model dict never reads.
+LISTING_DEFERRED = ("config", "architecture", "budget", "ticket__layer_densities")
+
+
+def _cached_cards(verifications: Iterable[Any], base: str) -> dict[int, bytes]:
+    if not apps.is_installed("registry.catalog"):
+        return {}
+    from registry.catalog.modelcard import cached_model_cards
+
+    return cached_model_cards([v for v in verifications if v.status in ("verified", "rejected")], base_url=base)
+
+
 @hub_view(["GET"])
 def list_models(request: HttpRequest) -> JsonResponse:
     """``GET /api/models``: published tickets, filterable and sortable, paginated with a Link header."""
@@ -493,17 +510,19 @@ def list_models(request: HttpRequest) -> JsonResponse:
     size = _int_param(request, "limit", PAGE_SIZE_DEFAULT, 1, PAGE_SIZE_MAX)
     page = _int_param(request, "page", 1, 1, 10**9)
     ids = list(query.values_list("pk", flat=True)[(page - 1) * size: page * size + 1])  # narrow sort, then rows
-    rows = rows_in_order(ids, published_revisions())
+    # A model dict reads none of these JSON columns (a model card built on a cache miss loads its own).
+    rows = rows_in_order(ids, published_revisions().defer(*LISTING_DEFERRED))
     has_next = len(rows) > size
     rows = rows[:size]
     files_by_revision: dict[int, list[HubFile]] = {}
     for f in RevisionFile.objects.filter(revision__in=[r.pk for r in rows]):
         files_by_revision.setdefault(f.revision_id, []).append(HubFile(f.path, f.sha256, f.size))
     verifications = finished_verifications(rows)
+    cards = _cached_cards(verifications.values(), base_url(request))
     body = []
     for revision in rows:
         files = files_by_revision.get(revision.pk, [])
-        files += generated_files(revision, verifications.get(revision.pk), base_url(request))
+        files += generated_files(revision, verifications.get(revision.pk), base_url(request), cards)
         body.append(model_dict(revision.ticket, revision, sorted(files, key=lambda f: f.path)))
     response = JsonResponse(body, safe=False)
     if has_next:

@@ -116,7 +116,10 @@ class TicketOutput(serializers.ModelSerializer):
         if rev is None:
             return None
         rev.ticket = obj  # the revision's URL names its ticket: no query per row for what this row holds
-        return RevisionSummaryOutput(rev, context=self.context).data
+        summary = self.__dict__.get("_revision_summary")
+        if summary is None:  # one nested serializer for every row of a list (building its fields is the cost)
+            summary = self.__dict__["_revision_summary"] = RevisionSummaryOutput(context=self.context)
+        return summary.to_representation(rev)
 
 
 class TicketDetailOutput(TicketOutput):
