@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from django.contrib import messages
@@ -17,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from ticketclient.constants import COMMIT_RE
 
 from registry.accounts import services as account_services
 from registry.accounts.models import ApiToken
@@ -37,12 +37,12 @@ from registry.common.throttling import web_throttle_wait
 from registry.hub import views as hub_views
 from registry.tickets.limits import max_part_bytes
 from registry.tickets.models import Revision, Status, Task, Ticket
+from registry.tickets.selectors import can_see_revision
 from registry.tickets.services import BundleUpload, submit_bundle
 from registry.verifications.models import Verification, VerificationRun
-from registry.verifications.selectors import is_admin
 
 LOGIN_URL = "catalog:login"
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_COMMIT = COMMIT_RE
 
 
 def _svg_response(svg: str, *, max_age: int = 300) -> HttpResponse:
@@ -152,9 +152,7 @@ def _may_see_details(user: Any, ticket: Ticket, revision: Revision) -> bool:
     """Runs, seeds and curves of a verification: public once the revision is verified (and the ticket
     not withdrawn); always for the ticket's owner and for staff (the rule of verifications.selectors).
     The verdict itself (measured statistic, threshold, reason) is public once finished: see the page."""
-    if is_admin(user) or (user.is_authenticated and ticket.owner_id == user.pk):
-        return True
-    return revision.status == Status.VERIFIED and ticket.status != Status.WITHDRAWN
+    return can_see_revision(user, revision)
 
 
 def _revision_for(request: HttpRequest, ticket: Ticket) -> Revision:

@@ -29,7 +29,6 @@ runs) once its verification has finished, and a verified or rejected one a model
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,11 +41,12 @@ from django.db.models import F, QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
 from rest_framework import exceptions
+from ticketclient.constants import COMMIT_RE
 
 from registry.accounts.authentication import ApiTokenAuthentication
 from registry.tickets.blobs import blob_key, sha256_hex
 from registry.tickets.models import Revision, RevisionFile, Status, Ticket
-from registry.tickets.selectors import rows_in_order
+from registry.tickets.selectors import may_see_unpublished, rows_in_order
 from registry.tickets.services import record_download
 
 INCLUDE_UNPUBLISHED_HEADER = "HTTP_X_TICKET_INCLUDE_UNPUBLISHED"
@@ -55,7 +55,7 @@ VERIFICATION_FILE = "verification.json"
 LFS_POINTER_SIZE = 134
 PAGE_SIZE_DEFAULT = 100
 PAGE_SIZE_MAX = 1000
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_COMMIT = COMMIT_RE
 #: Statuses whose files only the owner and staff may pull.
 PRIVATE_STATUSES = {Status.PENDING, Status.VERIFYING, Status.REJECTED}
 
@@ -129,10 +129,6 @@ def _wants_unpublished(request: HttpRequest) -> bool:
     return request.META.get(INCLUDE_UNPUBLISHED_HEADER, "").strip().lower() in ("1", "true", "yes")
 
 
-def _may_see_unpublished(user: Any, ticket: Ticket) -> bool:
-    return bool(user is not None and user.is_authenticated and (user.is_staff or user.pk == ticket.owner_id))
-
-
 # --- what a request names -----------------------------------------------------------------------------
 
 
@@ -180,7 +176,7 @@ def _revision(request: HttpRequest, ticket: Ticket, revision: str) -> Revision:
         return found
     if not include:
         raise _not_served(ticket, found, revision)
-    if found.status in PRIVATE_STATUSES and not _may_see_unpublished(user, ticket):
+    if found.status in PRIVATE_STATUSES and not may_see_unpublished(user, ticket):
         if user is None:
             raise HubError(401, None, f"Log in (a registry token) to pull unpublished revisions of {ticket.name!r}.",
                            slug="not_authenticated", ticket_status=str(found.status))

@@ -350,7 +350,7 @@ class TicketDetailApi(APIView):
 
 
 def _require_owner(request: Request, ticket: Ticket) -> None:
-    if ticket.owner_id != request.user.pk and not request.user.is_staff:
+    if not selectors.may_see_unpublished(request.user, ticket):
         raise ApiError("not_owner", f"Only the owner of {ticket.name!r} may do this.", status_code=403)
 
 
@@ -451,7 +451,7 @@ class FileDownloadApi(APIView):
     )
     def get(self, request: Request, name: str, rev: str, path: str) -> FileResponse:
         ticket = selectors.get_ticket(name)
-        if ticket.is_withdrawn and ticket.owner_id != request.user.pk and not request.user.is_staff:
+        if ticket.is_withdrawn and not selectors.may_see_unpublished(request.user, ticket):
             raise ApiError("withdrawn", f"{name!r} was withdrawn by its owner; its files are no longer served.",
                            status_code=410)
         revision = selectors.get_revision(ticket, rev)

@@ -20,6 +20,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from ticketclient import format as tformat
+from ticketclient.constants import COMMIT_RE
 
 
 class Status(models.TextChoices):
@@ -34,7 +36,7 @@ class Status(models.TextChoices):
 REVISION_STATUSES = [Status.PENDING, Status.VERIFYING, Status.VERIFIED, Status.REJECTED]
 
 #: The three files of a ticket revision, in the order they are listed.
-BUNDLE_FILES = ("config.json", "init.safetensors", "mask.safetensors")
+BUNDLE_FILES = tformat.BUNDLE_FILES
 
 
 class Task(models.Model):
@@ -180,7 +182,7 @@ class Revision(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["ticket", "number"], name="unique_revision_number_per_ticket"),
             models.CheckConstraint(
-                condition=models.Q(commit__regex=r"^[0-9a-f]{40}$"), name="revision_commit_is_40_hex"
+                condition=models.Q(commit__regex=COMMIT_RE.pattern), name="revision_commit_is_40_hex"
             ),
             models.CheckConstraint(
                 condition=models.Q(density__gte=0.0, density__lte=1.0), name="revision_density_in_unit_interval"

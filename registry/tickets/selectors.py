@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,9 +9,47 @@ from typing import Any
 from django.apps import apps
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
+from ticketclient.constants import COMMIT_RE
 
 from registry.common.errors import ApiError
 from registry.tickets.models import Revision, RevisionFile, Status, Task, Ticket
+
+# --- who may see an unpublished revision: the one rule --------------------------------------------------
+# A revision is published when it is verified and its ticket is not withdrawn. Everyone sees published ones;
+# the ticket's owner and staff also see the others (pending, verifying, rejected, withdrawn). The catalog
+# pages, the REST API, the verification records and the Hub protocol all ask these functions.
+
+
+def is_staff(user: Any) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_staff)
+
+
+def may_see_unpublished(user: Any, ticket: Ticket) -> bool:
+    """The ticket's owner and staff see its unpublished revisions (and may act on the ticket)."""
+    return is_staff(user) or bool(user is not None and user.is_authenticated and ticket.owner_id == user.pk)
+
+
+def is_published(revision: Revision) -> bool:
+    return revision.status == Status.VERIFIED and revision.ticket.status != Status.WITHDRAWN
+
+
+def can_see_revision(user: Any, revision: Revision) -> bool:
+    return is_published(revision) or may_see_unpublished(user, revision.ticket)
+
+
+def visible_revisions_q(user: Any, prefix: str = "") -> Q:
+    """The same rule as a filter on revisions (``prefix``: the lookup path to a revision, e.g. ``revision__``)."""
+    if is_staff(user):
+        return Q()
+    public = Q(**{f"{prefix}status": Status.VERIFIED}) & ~Q(**{f"{prefix}ticket__status": Status.WITHDRAWN})
+    if user is not None and user.is_authenticated:
+        return public | Q(**{f"{prefix}ticket__owner": user})
+    return public
+
+
+def visible_revisions(user: Any) -> QuerySet[Revision]:
+    return Revision.objects.filter(visible_revisions_q(user))
+
 
 #: ``sort`` values: each in its natural direction (best, sparsest, newest, most first); ``-x`` reverses.
 SORTS: dict[str, list[Any]] = {
@@ -120,7 +157,7 @@ def get_ticket(name: str) -> Ticket:
     return get_object_or_404(Ticket.objects.select_related("owner", "task", "latest_revision"), name=name)
 
 
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_COMMIT = COMMIT_RE
 
 
 def get_revision(ticket: Ticket, ref: str) -> Revision:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 
+from registry.tickets.selectors import is_staff, visible_revisions_q
 from registry.verifications.models import Verification, VerificationRun
 
 
 def is_admin(user: Any) -> bool:
-    return bool(user and user.is_authenticated and user.is_staff)
+    return is_staff(user)
 
 
 def visible_verifications(user: Any) -> QuerySet[Verification]:
@@ -21,12 +22,7 @@ def visible_verifications(user: Any) -> QuerySet[Verification]:
     qs = Verification.objects.select_related("revision__ticket__owner", "revision__ticket__task").prefetch_related(
         Prefetch("runs", queryset=VerificationRun.objects.order_by("role", "seed"))
     )
-    if is_admin(user):
-        return qs
-    public = Q(revision__status="verified") & ~Q(revision__ticket__status="withdrawn")
-    if user is not None and user.is_authenticated:
-        return qs.filter(public | Q(revision__ticket__owner=user))
-    return qs.filter(public)
+    return qs.filter(visible_revisions_q(user, "revision__"))
 
 
 def verifications_of_revision(user: Any, commit: str) -> QuerySet[Verification]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 ENDPOINT_ENV = "TICKETHUB_ENDPOINT"
@@ -34,6 +35,10 @@ DEFAULT_CACHE = "~/.cache/tickethub"
 DEFAULT_DATA = "~/.cache/tickethub/datasets"
 
 TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
+
+#: A revision's commit: 40 lowercase hex digits (the registry's check constraint, the Hub routes, pulls).
+COMMIT_PATTERN = r"[0-9a-f]{40}"
+COMMIT_RE = re.compile(rf"^{COMMIT_PATTERN}$")
 
 
 def env_str(name: str, default: str | None = None) -> str | None:
@@ -134,4 +139,5 @@ def torch_threads() -> int | None:
 
 
 __all__ = ["torch_threads", "endpoint", "token", "token_path", "cache_dir", "offline", "data_dir", "env_str", "env_bool",
-           "env_int", "env_float", "env_list", "env_json_dict", "env_path", "parse_int"]
+           "env_int", "env_float", "env_list", "env_json_dict", "env_path", "parse_int",
+           "COMMIT_PATTERN", "COMMIT_RE"]

@@ -30,7 +30,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +53,8 @@ from huggingface_hub.file_download import repo_folder_name  # noqa: E402
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status  # noqa: E402
 
 from ticketclient import PICK_RULE, __version__  # noqa: E402, F401  (PICK_RULE: the rule pick_best applies)
+from ticketclient import format as tformat  # noqa: E402
+from ticketclient.constants import COMMIT_RE  # noqa: E402
 from ticketclient.errors import (  # noqa: E402
     ChecksumError,
     HubError,
@@ -69,14 +70,14 @@ hf_constants.HF_HUB_DISABLE_TELEMETRY = True
 
 logger = logging.getLogger("ticketclient.hub")
 
-BUNDLE_FILES = ("config.json", "init.safetensors", "mask.safetensors")
+BUNDLE_FILES = tformat.BUNDLE_FILES
 VERIFICATION_FILE = "verification.json"
 #: What a pull fetches: the bundle and the verification record.
 PULLED_FILES = (*BUNDLE_FILES, VERIFICATION_FILE)
 INCLUDE_UNPUBLISHED_HEADER = "X-Ticket-Include-Unpublished"
 #: The ref an unpublished (owner's) pull records, so that it never stands in for ``main`` offline.
 UNPUBLISHED_REF = "unpublished"
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_COMMIT = COMMIT_RE
 _TIMEOUT = 30.0
 
 
