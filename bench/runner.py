@@ -69,6 +69,14 @@ def catalog_database_ready() -> bool:
         return False
 
 
+def _flat(line: str) -> str:
+    """A line fit for one table cell: a markdown row's cells joined with " · ", whitespace runs squeezed."""
+    line = line.strip()
+    if line.startswith("|"):
+        line = " · ".join(cell.strip() for cell in line.strip("|").split("|") if cell.strip())
+    return " ".join(line.split())
+
+
 def run(bench: Bench, argv: list[str], log: Path, env: dict[str, str]) -> tuple[int, float, list[str]]:
     start = time.perf_counter()
     with log.open("w") as out:
@@ -77,7 +85,7 @@ def run(bench: Bench, argv: list[str], log: Path, env: dict[str, str]) -> tuple[
         rc = subprocess.run([PY, *argv], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
     wall = time.perf_counter() - start
     lines = [line.rstrip() for line in log.read_text(errors="replace").splitlines()[1:]]
-    ratios = [line.strip() for line in lines if RATIO.search(line) and len(line) < 300]
+    ratios = [_flat(line) for line in lines if RATIO.search(line) and len(line) < 300]
     if rc != 0 and not ratios:
         ratios = [line.strip() for line in lines[-3:]]
     return rc, wall, ratios
