@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     training.warm_up()
     # first CUDA context, cuBLAS handles and kernels: paid once per worker process, not per job
-    train_queue_stacked([ticket(0, 5)], task_data, device, 1)
+    train_queue_stacked([ticket(0, 5)], task_data, device, 1)  # (results, wall, cpu)
     warm_s = time.perf_counter() - started
     gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") else "none"
     print(f"bench_gpu: LeNet-300-100 (mlp 300,100; 1x28x28 -> 10), density {args.density:.1%}, "
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         sync(device)
-        _, wall = train_queue_stacked([ticket(seed, n) for seed in range(depth)], task_data, device, args.seeds)
+        _, wall, _ = train_queue_stacked([ticket(seed, n) for seed in range(depth)], task_data, device, args.seeds)
         sync(device)
         if device.startswith("cuda"):
             peaks[depth] = torch.cuda.max_memory_allocated() / 2**30
@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
 
     baseline = rows[0][1] if not args.skip_baseline else None
     engine_wall = next(r[1] for r in rows if r[0] == "engine")
-    print(f"{'schedule':<16} {'job wall s':>11} {'tickets':>7} {'s/ticket':>9} {'tickets/GPU-h':>13} "
+    per_h = "tickets/GPU-h" if device.startswith("cuda") else "tickets/h"
+    print(f"{'schedule':<16} {'job wall s':>11} {'tickets':>7} {'s/ticket':>9} {per_h:>13} "
           f"{'vs open_lth':>11} {'vs engine':>9}   measured; note")
     for name, wall, measured, note in rows:
         tickets = int(name.rsplit(" ", 1)[1]) if name.startswith("queue") else 1
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<16} {wall:>11.2f} {tickets:>7} {wall / tickets:>9.2f} {per_hour(tickets, wall):>13.0f} "
               f"{vs_base:>11} {vs_engine:>9}   {measured}; {note}")
     print("ratios are per ticket (s/ticket of the baseline or the engine over this row's); "
-          f"tickets/GPU-h = 3600 x tickets / job wall{' (device is not a GPU: a CPU figure)' if device == 'cpu' else ''}")
+          f"{per_h} = 3600 x tickets / job wall{' (device is not a GPU: a CPU figure)' if device == 'cpu' else ''}")
     print(f"after: {uptime()}")
     return 0
 

@@ -86,9 +86,11 @@ def settings_for(seeds: int) -> VerifierSettings:
 
 
 def job_per_ticket(tickets: Sequence[Any], task: str, device: str, seeds: int,
-                   task_data: Any = None) -> tuple[float, list[float], str]:
-    """Today's queue: one Engine job per ticket, one after another. (wall s, ticket median accuracies, how)."""
-    started = time.perf_counter()
+                   task_data: Any = None) -> tuple[float, float, list[float], str]:
+    """Today's queue: one Engine job per ticket, one after another.
+
+    Returns (wall s, this process's CPU s, ticket median accuracies, the engine's choice)."""
+    started, cpu = time.perf_counter(), time.process_time()
     medians, how = [], ""
     for validated in tickets:
         runs = plan_runs(seeds)
@@ -99,21 +101,21 @@ def job_per_ticket(tickets: Sequence[Any], task: str, device: str, seeds: int,
         results = list(eng.train(runs, on_progress=lambda *a: None))
         medians.append(statistics.median(r.final_test_accuracy for run, r, _ in results if run.role == TICKET))
         how = f"{eng.name}, {eng.lanes(sum(r.role != SUPERMASK for r in runs))} lane(s) per job"
-    return time.perf_counter() - started, medians, how
+    return time.perf_counter() - started, time.process_time() - cpu, medians, how
 
 
 def train_queue_stacked(tickets: Sequence[Any], task_data: Any, device: str, seeds: int,
-                        ) -> tuple[list[list[tuple[Any, Any]]], float]:
+                        ) -> tuple[list[list[tuple[Any, Any]]], float, float]:
     """Every trained run of every ticket in one stacked job; each ticket's supermask on its own.
 
-    Returns, per ticket, its (planned run, result) pairs, and the wall time. All tickets must share one
+    Returns, per ticket, its (planned run, result) pairs, the wall time and this process's CPU time. All tickets must share one
     architecture and recipe (what a worker would batch)."""
     arch, recipe = tickets[0].arch, tickets[0].config.recipe
     for t in tickets[1:]:
         shape = (t.arch.layers, t.arch.input_shape, t.arch.num_classes)
         if shape != (arch.layers, arch.input_shape, arch.num_classes) or t.config.recipe != recipe:
             raise ValueError("stacked queue: every ticket must share the architecture and the recipe")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     per_ticket: list[list[tuple[Any, Any]]] = []
     stacked_runs: list[stacked.StackedRun] = []
     owners: list[tuple[int, Any]] = []
@@ -131,7 +133,7 @@ def train_queue_stacked(tickets: Sequence[Any], task_data: Any, device: str, see
     results = stacked.train_stacked(arch, stacked_runs, task_data, recipe, device=device)
     for (index, run), result in zip(owners, results, strict=True):
         per_ticket[index].append((run, result))
-    return per_ticket, time.perf_counter() - started
+    return per_ticket, time.perf_counter() - started, time.process_time() - cpu
 
 
 def ticket_medians(per_ticket: list[list[tuple[Any, Any]]]) -> list[float]:
@@ -176,22 +178,28 @@ def main(argv: list[str] | None = None) -> int:
           f"density {args.density:.1%}, {4 * args.seeds} trained runs + supermask per ticket, {args.iterations} "
           f"iterations (batch 60, eval every {eval_every}), device {args.device}, torch threads "
           f"{torch.get_num_threads()}, median of {args.repeats}; {uptime()}")
-    print(f"{'depth':>5} {'per-ticket s':>12} {'tickets/h':>10} {'stacked s':>10} {'tickets/h':>10} {'ratio':>7} "
-          f"{'acc diff':>9}   one job per ticket chose")
+    print("wall: elapsed s; cpu: this process's CPU s (steadier on a shared machine); tickets/h = 3600 x depth / s")
+    print(f"{'depth':>5} {'jobs wall':>9} {'cpu':>7} {'tickets/h':>9} {'(cpu)':>7} {'stack wall':>10} {'cpu':>7} "
+          f"{'tickets/h':>9} {'(cpu)':>7} {'ratio':>6} {'(cpu)':>6} {'acc diff':>8}   one job per ticket chose")
     for depth in depths:
         tickets = queue[:depth]
         walls: dict[str, list[float]] = {"jobs": [], "stacked": []}
+        cpus: dict[str, list[float]] = {"jobs": [], "stacked": []}
         diff, how = 0.0, ""
         for _ in range(args.repeats):
-            wall, one_by_one, how = job_per_ticket(tickets, args.task, args.device, args.seeds)
+            wall, cpu, one_by_one, how = job_per_ticket(tickets, args.task, args.device, args.seeds)
             walls["jobs"].append(wall)
-            per_ticket, wall = train_queue_stacked(tickets, task_data, args.device, args.seeds)
+            cpus["jobs"].append(cpu)
+            per_ticket, wall, cpu = train_queue_stacked(tickets, task_data, args.device, args.seeds)
             walls["stacked"].append(wall)
-            # different drawn seeds per call: accuracies agree statistically, not run for run
+            cpus["stacked"].append(cpu)
+            # each call draws its own seeds: the accuracies agree statistically, not run for run
             diff = max(abs(a - b) for a, b in zip(one_by_one, ticket_medians(per_ticket), strict=True))
-        jobs, stack = statistics.median(walls["jobs"]), statistics.median(walls["stacked"])
-        print(f"{depth:>5} {jobs:>12.2f} {per_hour(depth, jobs):>10.0f} {stack:>10.2f} {per_hour(depth, stack):>10.0f} "
-              f"{jobs / stack:>6.2f}x {diff:>9.3f}   {how}")
+        jw, jc = statistics.median(walls["jobs"]), statistics.median(cpus["jobs"])
+        sw, sc = statistics.median(walls["stacked"]), statistics.median(cpus["stacked"])
+        print(f"{depth:>5} {jw:>9.2f} {jc:>7.2f} {per_hour(depth, jw):>9.0f} {per_hour(depth, jc):>7.0f} {sw:>10.2f} "
+              f"{sc:>7.2f} {per_hour(depth, sw):>9.0f} {per_hour(depth, sc):>7.0f} {jw / sw:>5.2f}x {jc / sc:>5.2f}x "
+              f"{diff:>8.3f}   {how}")
     print(f"after: {uptime()}")
     return 0
 

@@ -49,7 +49,7 @@ def test_stacked_queue_keeps_each_tickets_runs_apart() -> None:
     task_data = type(task_data)(task_data.x_train.reshape(120, -1)[:, :40], task_data.y_train,
                                 task_data.x_val.reshape(60, -1)[:, :40], task_data.y_val,
                                 task_data.x_test.reshape(60, -1)[:, :40], task_data.y_test, task="mnist1d")
-    per_ticket, wall = bench_queue.train_queue_stacked(tickets, task_data, "cpu", 3)
+    per_ticket, wall, _ = bench_queue.train_queue_stacked(tickets, task_data, "cpu", 3)
     assert wall > 0 and len(per_ticket) == 2
     for pairs in per_ticket:
         roles = sorted(run.role for run, _ in pairs)
