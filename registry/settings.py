@@ -324,7 +324,23 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Open lottery-ticket hub API",
     "DESCRIPTION": (
         "Submit, list and download lottery tickets (sparse trainable subnetworks). Every submission is "
-        "retrained by the verifier before it is published. Authenticate with `Authorization: Bearer <token>`."
+        "retrained by the verifier before it is published. Authenticate with `Authorization: Bearer <token>`.\n\n"
+        "## Hugging Face Hub read protocol\n\n"
+        "Published tickets are also served by the routes `huggingface_hub` reads, so "
+        "`hf_hub_download(repo_id=NAME, filename=..., endpoint=HUB)`, `snapshot_download`, `ModelCard.load` "
+        "and `HfApi(endpoint=HUB).model_info(NAME)` work against this hub (plain Django views outside this "
+        "schema; errors carry huggingface_hub's `X-Error-Code` header):\n\n"
+        "| method | path | answer |\n| --- | --- | --- |\n"
+        "| GET | `/api/models?search=&author=&sort=&limit=` | published tickets as model infos (paged by `Link`) |\n"
+        "| GET | `/api/models/{name}` and `/api/models/{name}/revision/{rev}` | model info: `sha` (the commit), "
+        "`siblings` with each file's size and sha256, `cardData` |\n"
+        "| GET | `/api/models/{name}/tree/{rev}` | the files of a revision |\n"
+        "| GET, HEAD | `/{name}/resolve/{rev}/{path}` | a file; `X-Repo-Commit`, `ETag` = sha256, "
+        "`Content-Length` |\n\n"
+        "`rev` is `main` (the served revision), a 40-hex commit or `verified`. The files are `config.json`, "
+        "`init.safetensors`, `mask.safetensors`, the generated `verification.json` (policy, decision, runs and "
+        "seeds) and `README.md` (the model card). Unpublished or withdrawn revisions answer 404 "
+        "`RevisionNotFound` unless the owner's token asks for them."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

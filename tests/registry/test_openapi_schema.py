@@ -80,3 +80,10 @@ def test_error_answers_are_documented_in_the_error_shape(schema):
 
 def test_the_verification_policy_view_is_in_the_schema(schema):
     assert "/api/v1/verification-policy/" in schema["paths"]
+
+
+def test_the_api_docs_describe_the_hub_protocol_routes(schema):
+    description = schema["info"]["description"]
+    for route in ("/api/models", "/api/models/{name}", "/tree/{rev}", "/{name}/resolve/{rev}/{path}",
+                  "X-Repo-Commit", "README.md", "verification.json"):
+        assert route in description, route
