@@ -12,6 +12,7 @@ import logging
 import time
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from celery import Celery
 from django.conf import settings
@@ -43,7 +44,7 @@ def _build_app(broker_url: str, transport_options_json: str, timeout_s: float) -
 
 def celery_app() -> Celery:
     """The producer app for the current settings (cached per broker configuration)."""
-    options = dict(settings.CELERY_BROKER_TRANSPORT_OPTIONS)
+    options: dict[str, Any] = dict(settings.CELERY_BROKER_TRANSPORT_OPTIONS)
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         for key in ("data_folder_in", "data_folder_out", "processed_folder"):
             if options.get(key):

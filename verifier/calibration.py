@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     info = tasks.get(args.task)
-    architecture = args.arch or info.default_architecture
+    architecture: dict[str, Any] = args.arch or info.default_architecture
     family = spec.FAMILIES[architecture["family"]] if "family" in architecture else None
     base = family.default_recipe if family else spec.FAMILIES["mlp"].default_recipe
     import dataclasses

@@ -133,14 +133,15 @@ def reset_verification(verification: Any) -> Any:
         v = Verification.objects.select_for_update().get(pk=verification.pk)
         v.runs.all().delete()
         limits = limits_for(v.revision, v.task)
-        for name, value in {
+        fresh: dict[str, Any] = {
             "status": Verification.Status.QUEUED, "decision": {}, "reason": "", "error_code": "", "winning": None,
             "matching": None, "beats_controls": None, "outcome": "", "seeds": {}, "error_detail": "",
             "runs_done": 0, "runs_total": 0, "current_run": "", "current_iteration": None,
             "current_accuracy": None, "heartbeat_at": None, "attempts": 0, "worker": "", "started_at": None,
             "finished_at": None, "deadline_at": None, "policy": {}, "soft_time_limit_s": limits.soft_s,
             "time_limit_s": limits.hard_s,
-        }.items():
+        }
+        for name, value in fresh.items():
             setattr(v, name, value)
         v.save()
     return v

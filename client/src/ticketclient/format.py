@@ -149,7 +149,7 @@ TICKET_NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?")
 TICKET_NAME_LENGTH = (3, 96)
 
 
-class _Pairs(dict):
+class _Pairs(dict[str, Any]):
     """A parsed JSON object that remembers the first key given twice (the last would win silently)."""
 
     duplicate: str | None = None
@@ -682,7 +682,7 @@ class TicketBundle:
 
     def __post_init__(self) -> None:
         if isinstance(self.config, Mapping | bytes | str):
-            self.config = TicketConfig.from_json(self.config)  # type: ignore[arg-type]
+            self.config = TicketConfig.from_json(self.config)
         self.init = {k: np.asarray(v) for k, v in self.init.items()}
         self.mask = {k: np.asarray(v) for k, v in self.mask.items()}
 
@@ -748,7 +748,7 @@ def _canonical_architecture_json(config: TicketConfig) -> str:
     from ticketclient.errors import UnknownTaskError
 
     try:
-        return config.resolve().to_json()
+        return str(config.resolve().to_json())
     except (UnknownTaskError, BundleError):
         return json.dumps(config.architecture, separators=(",", ":"), sort_keys=True)
 

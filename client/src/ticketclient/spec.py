@@ -18,7 +18,7 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ticketclient.errors import SpecError
 
@@ -136,14 +136,14 @@ class ArchSpec:
             if weights and (mask_densities is not None or masks is not None):
                 total = sum(self.tensors[n].size for n in weights)
                 if masks is not None and all(n in masks for n in weights):
-                    kept = sum(int(_count_true(masks[n])) for n in weights)
+                    kept: float = sum(int(_count_true(masks[n])) for n in weights)
                 else:
                     kept = sum(self.tensors[n].size * float(dens.get(n, 1.0)) for n in weights)
                 density = kept / total if total else None
             units = None
             surviving = None
             if layer["type"] in ("linear", "conv2d", "residual"):
-                units = int(layer.get("out_features") or layer.get("out_channels"))
+                units = int(cast(int, layer.get("out_features") or layer.get("out_channels")))
                 main = prefix + ("conv2.weight" if layer["type"] == "residual" else "weight")
                 if masks is not None and main in masks:
                     surviving = _surviving_units(masks[main])
@@ -339,7 +339,8 @@ FAMILIES: dict[str, FamilyInfo] = {
 
 def family_args_schema(name: str) -> dict[str, type]:
     """The args a family accepts and their types."""
-    return {"mlp": {"hidden": list}, "resnet-20": {"width": int}}.get(name, {})
+    schemas: dict[str, dict[str, type]] = {"mlp": {"hidden": list}, "resnet-20": {"width": int}}
+    return schemas.get(name, {})
 
 
 # --- strict checking helpers -----------------------------------------------------------------------------
@@ -387,7 +388,7 @@ def check_float(value: Any, where: str, *, low: float | None = None, high: float
         raise error("out_of_range", where, f"must be {'greater than' if low_open else 'at least'} {low}, got {value}")
     if high is not None and value > high:
         raise error("out_of_range", where, f"must be at most {high}, got {value}")
-    return value
+    return float(value)
 
 
 def _check_keys(obj: Mapping[str, Any], allowed: set[str] | Mapping[str, Any], where: str) -> None:

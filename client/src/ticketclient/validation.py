@@ -380,7 +380,7 @@ def density_claim_matches(claimed: float, measured: float, digits: int = CLAIMED
     if not (math.isfinite(claimed) and measured > 0):
         return False
     half_unit = 0.5 * 10 ** (math.floor(math.log10(measured)) - (digits - 1))
-    return abs(claimed - measured) <= half_unit * (1 + 1e-9)
+    return bool(abs(claimed - measured) <= half_unit * (1 + 1e-9))
 
 
 def main(argv: list[str] | None = None) -> int:
