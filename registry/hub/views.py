@@ -487,8 +487,8 @@ def _int_param(request: HttpRequest, key: str, default: int, low: int, high: int
     return max(low, min(high, value))
 
 
-#: Columns of a listed revision and its ticket that a model dict never reads.
-LISTING_DEFERRED = ("config", "architecture", "budget", "ticket__layer_densities")
+#: Columns of a listed revision and its ticket that neither a model dict nor a model card reads.
+LISTING_DEFERRED = ("architecture", "budget", "ticket__layer_densities")
 
 
 def _cached_cards(verifications: Iterable[Any], base: str) -> dict[int, bytes]:
@@ -506,7 +506,7 @@ def list_models(request: HttpRequest) -> JsonResponse:
     size = _int_param(request, "limit", PAGE_SIZE_DEFAULT, 1, PAGE_SIZE_MAX)
     page = _int_param(request, "page", 1, 1, 10**9)
     ids = list(query.values_list("pk", flat=True)[(page - 1) * size: page * size + 1])  # narrow sort, then rows
-    # A model dict reads none of these JSON columns (a model card built on a cache miss loads its own).
+    # Neither a model dict nor a model card built on a cache miss reads these JSON columns.
     rows = rows_in_order(ids, published_revisions().defer(*LISTING_DEFERRED))
     has_next = len(rows) > size
     rows = rows[:size]

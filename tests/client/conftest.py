@@ -86,6 +86,8 @@ def make_revision(make_user) -> Callable:
             digest, _ = blobs.put_blob(data)
             RevisionFile.objects.create(revision=revision, path=path, sha256=digest, size=len(data))
         ticket.latest_revision = revision
+        if status == Status.VERIFIED:  # what services keep: the latest verified revision is the one served
+            ticket.served_revision = revision
         ticket.status = status
         ticket.density = density
         ticket.verified_accuracy = revision.verified_accuracy
