@@ -49,6 +49,10 @@ BENCHES = [
           ["bench/bench_catalog.py", "--quick"], ["bench/bench_catalog.py"]),
     Bench("bytes", "ticket bytes vs a dense fp32 checkpoint (bench_ticket_bytes.py)",
           ["bench/bench_ticket_bytes.py"], ["bench/bench_ticket_bytes.py"]),
+    Bench("threads", "ticket.train() at 1 thread, every core, and the client's choice (bench_threads.py)",
+          ["bench/bench_threads.py", "--iterations", "300"], ["bench/bench_threads.py"]),
+    Bench("queue", "tickets per worker-hour at queue depths: one job per ticket vs stacked (bench_queue.py)",
+          ["bench/bench_queue.py", "--depths", "1,4", "--iterations", "200"], ["bench/bench_queue.py"]),
 ]
 
 
