@@ -57,3 +57,13 @@ def test_the_hub_resolve_head_runs_a_fixed_number_of_queries(client, task, owner
     _add_tickets(task, owner, 0, 50)
     with django_assert_max_num_queries(5):
         assert client.head(f"/{FIRST}/resolve/main/config.json").status_code == 200
+
+
+def test_the_hub_listing_runs_the_same_queries_when_no_model_card_is_cached(client, task, owner,
+                                                                          django_assert_max_num_queries):
+    from django.core.cache import cache
+
+    _add_tickets(task, owner, 0, 50)
+    cache.clear()  # every card is built on this request: from what the listing loaded, no query per row
+    with django_assert_max_num_queries(5):
+        assert len(client.get("/api/models?limit=100").json()) == 50
