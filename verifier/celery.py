@@ -1,7 +1,8 @@
-"""The Celery application of the verifier (torch-free: the web process imports it to enqueue jobs).
+"""The Celery application of the verifier's workers (torch-free; the web process never imports it).
 
-The registry enqueues with ``app.send_task("verifier.verify_revision", args=[revision_id], queue="verify")``
-(or :func:`verifier.enqueue.enqueue_revision`). Workers run
+The registry enqueues through its own producer app, :mod:`registry.celery_client` (``verifier.verify_revision``
+on the ``verify`` queue; :func:`registry.verifications.dispatch.enqueue_verification` for
+``verifier.run_verification``): the two only share the broker, the queue and the task names. Workers run
 ``celery -A verifier worker -Q verify --concurrency 1 -P prefork`` (one process per GPU; on a CPU-only
 machine, one process that trains on the CPU and says so in its log).
 

@@ -78,7 +78,3 @@ class SubmissionRejectedError(HubError):
         self.status = status
         self.detail = detail
         super().__init__(message)
-
-
-class VerificationFailedError(HubError):
-    """A submitted ticket ended ``rejected`` after verification."""

@@ -84,18 +84,6 @@ _TIMEOUT = 30.0
 # --- settings -----------------------------------------------------------------------------------------
 
 
-def _env(*names: str) -> str | None:
-    for name in names:
-        value = os.environ.get(name)
-        if value not in (None, ""):
-            return value
-    return None
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
-
-
 @dataclass(frozen=True)
 class HubSettings:
     """Where and how to talk to the registry. Arguments win over environment variables."""

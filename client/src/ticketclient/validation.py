@@ -34,7 +34,6 @@ from ticketclient import spec, tasks
 from ticketclient.constants import parse_int
 from ticketclient.errors import BundleError, UnknownTaskError
 
-INIT_DTYPES = ("F32", "F16", "I64")
 FLOAT_DTYPES = ("F32", "F16")
 MASK_DTYPE = "BOOL"
 #: relative tolerance of the mask's ``density`` metadata (machine-written) against the measured density
