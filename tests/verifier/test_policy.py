@@ -152,3 +152,18 @@ def test_transfer_verifies_iff_matching_and_beating_controls_without_claim():
     assert not d.verified and "does not transfer" in d.reason
     own = POLICY.decide(task="digits", runs=runs([0.61, 0.62, 0.615]), claimed_accuracy=None)
     assert not own.verified and "claims no test accuracy" in own.reason
+
+
+def test_a_figure_exactly_at_a_threshold_is_at_it_despite_float_rounding():
+    # 0.949 - 0.954 is -0.00500000000000006 in floating point; the ticket is exactly 5 test examples below
+    policy = VerificationPolicy(noise={"t": TaskNoise(sd=1e-6, tickets=1, seeds_per_ticket=5, how="x")})
+    assert policy.tolerance_for("t") == 0.005
+    d = policy.decide(task="t", runs=runs([0.948, 0.949, 0.951], dense=(0.955, 0.952, 0.954),
+                                           reinit=(0.934, 0.933, 0.929), random_mask=(0.923, 0.917, 0.924)),
+                      claimed_accuracy=0.954)
+    assert d.verified and d.matching and d.winning
+    # a margin exactly equal to the noise does not beat it
+    tied = policy.decide(task="t", runs=runs([0.937, 0.947, 0.951], dense=(0.95, 0.95, 0.95),
+                                              reinit=(0.933, 0.937, 0.930), random_mask=(0.9, 0.9, 0.9)),
+                         claimed_accuracy=0.947)
+    assert tied.margin == pytest.approx(tied.noise) and tied.beats_controls is False

@@ -71,6 +71,9 @@ ROLE_DESCRIPTIONS: dict[str, str] = {
 
 #: Largest seed drawn (exclusive): 2**53, so seeds survive JSON in every language unchanged.
 SEED_BOUND = 2**53
+#: Accuracies are counts over a test split (0.949 is 949 of 1,000): a figure exactly at a threshold is at it,
+#: whatever the float subtraction rounds to (0.949 - 0.954 is -0.00500000000000006).
+EPSILON = 1e-9
 
 
 @dataclass(frozen=True)
@@ -320,7 +323,7 @@ class VerificationPolicy:
                 reasons.append("The config claims no test accuracy, so there is nothing to verify.")
         else:
             threshold = claimed_accuracy - tolerance
-            claim_holds = ticket_stat >= threshold
+            claim_holds = ticket_stat >= threshold - EPSILON
             reasons.append(
                 f"{'Verified' if claim_holds else 'Rejected'}: the ticket's {stat_name} is {ticket_stat:.4f}, "
                 f"{'at or above' if claim_holds else 'below'} the claimed {claimed_accuracy:.4f} minus the "
@@ -332,7 +335,7 @@ class VerificationPolicy:
         matching = dense_gap = None
         if dense_stat is not None:
             dense_gap = ticket_stat - dense_stat
-            matching = dense_gap >= -tolerance
+            matching = dense_gap >= -tolerance - EPSILON
             reasons.append(
                 f"{'Matching' if matching else 'Not matching'}: the dense parent scores {dense_stat:.4f}; the "
                 f"ticket is {dense_gap:+.4f} from it (allowed: -{tolerance:.4f})."
@@ -346,7 +349,7 @@ class VerificationPolicy:
             best = max(control_stats, key=lambda r: control_stats[r])
             margin = ticket_stat - control_stats[best]
             noise = max(spreads[r] for r in (TICKET, *TRAINED_CONTROLS) if r in spreads)
-            beats = margin > noise
+            beats = margin > noise + EPSILON
             reasons.append(
                 f"{'Beats' if beats else 'Does not beat'} its controls: {margin:+.4f} over the best control "
                 f"({best}, {control_stats[best]:.4f}); the largest spread over seeds is {noise:.4f}."
