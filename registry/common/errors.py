@@ -68,8 +68,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         fields = exc.detail if isinstance(exc.detail, dict) else None
         response.data = error_body(code if code != "invalid" else "invalid", message, field, fields=fields)
     elif isinstance(exc, exceptions.APIException):
-        code = exc.get_codes()
-        response.data = error_body(code if isinstance(code, str) else _first_code(code), str(exc.detail))
+        codes = exc.get_codes()
+        response.data = error_body(codes if isinstance(codes, str) else _first_code(codes), str(exc.detail))
     return response
 
 

@@ -6,6 +6,7 @@ or lone surrogate in any key or string: 400 ``parse_error`` naming the field, wh
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework.exceptions import ParseError
@@ -13,7 +14,7 @@ from rest_framework.parsers import JSONParser
 
 
 class StrictJSONParser(JSONParser):
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         from ticketclient.errors import BundleError
         from ticketclient.format import check_json_tree, strict_json_loads
 

@@ -47,10 +47,10 @@ def web_throttle_wait(request: Any, scope: str) -> float | None:
     from rest_framework.request import Request
 
     drf_request = Request(request)
-    drf_request._user = getattr(request, "user", None)  # noqa: SLF001 - the session user, no DRF auth run
+    drf_request._user = getattr(request, "user", None)  # type: ignore[attr-defined]  # noqa: SLF001 - the session user, no DRF auth run
     view = _ScopedView(scope)
     waits = []
     for throttle in (ScopedRateThrottle(), ScopedIPRateThrottle()):
-        if not throttle.allow_request(drf_request, view):
+        if not throttle.allow_request(drf_request, view):  # type: ignore[arg-type]  # only its throttle_scope is read
             waits.append(throttle.wait() or 1.0)
     return max(waits) if waits else None
