@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework import serializers
+from ticketclient.policy import VerificationPolicy, spread
 
+from registry.verifications.config import current_policy
 from registry.verifications.models import Verification, VerificationRun
 
 
@@ -71,14 +73,10 @@ class VerificationSerializer(serializers.ModelSerializer):
         """The policy the result was judged by (the current one while it has not run yet)."""
         if v.policy:
             return v.policy
-        from registry.verifications.config import current_policy
-
         return current_policy().as_dict(v.task)
 
     def get_summary(self, v: Verification) -> dict[str, Any]:
         """Per role: the accuracies over seeds, their statistic and spread (max - min)."""
-        from ticketclient.policy import VerificationPolicy, spread
-
         policy = VerificationPolicy(statistic=(v.policy or {}).get("statistic", "median"))
         by_role: dict[str, list[float]] = {}
         for run in v.runs.all():

@@ -7,6 +7,7 @@ from typing import Any
 from django.db import transaction
 
 from registry.common.errors import ApiError
+from registry.verifications.dispatch import enqueue_verification, get_or_create_verification
 from registry.verifications.models import Verification
 from registry.verifications.selectors import is_admin
 
@@ -19,7 +20,6 @@ def request_transfer(*, user: Any, revision: Any, task_name: str,
     ``(verification, created)``; asking again for the same task returns the existing record.
     """
     from registry.tickets.models import Task
-    from registry.verifications.dispatch import enqueue_verification, get_or_create_verification
 
     ticket = revision.ticket
     if not (user.is_authenticated and (ticket.owner_id == user.pk or is_admin(user))):

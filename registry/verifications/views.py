@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from registry.verifications import selectors, services
+from registry.verifications.config import current_policy
 from registry.verifications.serializers import TransferRequestSerializer, VerificationSerializer
 
 
@@ -68,7 +69,5 @@ class VerificationPolicyView(APIView):
         responses={200: OpenApiTypes.OBJECT}, summary="The verification policy in force",
     )
     def get(self, request: Request) -> Response:
-        from registry.verifications.config import current_policy
-
         task = request.query_params.get("task")
         return Response(current_policy().as_dict(task))
