@@ -225,7 +225,8 @@ def verification_document(revision: Revision, verification: Any = _UNSET) -> byt
     from registry.verifications.models import Verification
     runs = [
         {
-            "role": run.role, "seed": run.seed, "final_test_accuracy": run.final_test_accuracy,
+            "role": run.role, "seed": run.seed, "data_seed": run.data_seed, "control_seed": run.control_seed,
+            "final_test_accuracy": run.final_test_accuracy,
             "final_val_accuracy": run.final_val_accuracy, "early_stop_iteration": run.early_stop_iteration,
             "early_stop_test_accuracy": run.early_stop_test_accuracy, "iterations": run.iterations,
             "density": run.density, "device": run.device, "engine": run.engine, "wall_time_s": run.wall_time_s,
@@ -239,7 +240,11 @@ def verification_document(revision: Revision, verification: Any = _UNSET) -> byt
         "task": verification.task,
         "status": verification.status,
         "verified": verification.status == Verification.Status.VERIFIED,
+        "outcome": verification.outcome,
         "winning": verification.winning,
+        "matching": verification.matching,
+        "beats_controls": verification.beats_controls,
+        "seeds": verification.seeds,
         "reason": verification.reason,
         "verified_accuracy": revision.verified_accuracy,
         "claimed_accuracy": verification.claimed_accuracy,
