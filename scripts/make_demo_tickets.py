@@ -119,6 +119,7 @@ def find_demo_tickets(run: DemoRun, out: Path) -> list[MadeTicket]:
     bundles = pruning.find_ticket(
         run.task, run.architecture, make_recipe(run.recipe), rounds=run.rounds,
         strategy=pruning.Layerwise(run.rate, run.output_rate), seed=run.seed, progress=True, device="cpu",
+        claim_runs=1,  # the demo tickets as committed: one-run claims (the policy's m = 1)
     )
     made = []
     for k in run.keep_rounds:

@@ -43,6 +43,10 @@ class HonestTicket:
     def claim(self) -> float:
         return float(self.bundle.config.claims.test_accuracy)
 
+    @property
+    def claim_runs(self) -> int:
+        return int(self.bundle.config.claims.runs or 1)
+
 
 @dataclass
 class Calibration:
@@ -66,7 +70,8 @@ class Calibration:
         for inflation in INFLATIONS:
             rejected = 0
             for t, r in zip(self.tickets, self.runs, strict=True):
-                d = policy.decide(task=self.task, runs={"ticket": r}, claimed_accuracy=min(1.0, t.claim + inflation))
+                d = policy.decide(task=self.task, runs={"ticket": r}, claimed_accuracy=min(1.0, t.claim + inflation),
+                                  claim_runs=t.claim_runs)
                 rejected += not d.verified
             table[inflation] = {"claims": len(self.tickets), "rejected": rejected,
                                 "verified": len(self.tickets) - rejected}
@@ -79,7 +84,9 @@ class Calibration:
             f"{self.task}: {len(self.tickets)} honest tickets (densities "
             f"{', '.join(f'{t.density:.1%}' for t in self.tickets)}), {len(self.runs[0])} verification runs each",
             f"  pooled seed sd {self.pooled_sd:.4f}; statistic - claim: min {min(gaps):+.4f}, max {max(gaps):+.4f}",
-            f"  tolerance {tol:.4f} ({policy.tolerance_basis(self.task).get('source')})",
+            f"  tolerance {policy.tolerance_for(self.task, self.tickets[0].claim_runs):.4f} for claims from "
+            f"{self.tickets[0].claim_runs} run(s); {tol:.4f} for one-run claims "
+            f"({policy.tolerance_basis(self.task).get('source')})",
             "  claim            claims  rejected  verified",
         ]
         for inflation, row in self.error_table(policy).items():
@@ -98,14 +105,14 @@ def pooled_sd(runs: list[list[float]]) -> float:
 
 
 def honest_tickets(task: str, architecture: dict[str, Any], recipe: Any, *, finder_seeds: list[int], rounds: int,
-                   strategy: Any, data: Any, device: str = "cpu") -> list[HonestTicket]:
-    """Every round of IMP for each finder seed, claiming what the finder measured."""
+                   strategy: Any, data: Any, device: str = "cpu", claim_runs: int = 3) -> list[HonestTicket]:
+    """Every round of IMP for each finder seed, claiming what the finder measured (``claim_runs`` runs)."""
     from ticketclient import format, pruning
 
     out = []
     for seed in finder_seeds:
         bundles = pruning.find_ticket(task, architecture, recipe, rounds=rounds, strategy=strategy, seed=seed,
-                                      progress=False, data=data, device=device)
+                                      progress=False, data=data, device=device, claim_runs=claim_runs)
         for k, bundle in enumerate(bundles, start=1):
             out.append(HonestTicket(bundle=bundle, finder_seed=seed, round=k,
                                     density=float(format.measure_density(bundle.mask)[0])))
@@ -139,7 +146,7 @@ def verification_runs(tickets: list[HonestTicket], recipe: Any, data_seeds: list
 
 def calibrate(task: str, architecture: dict[str, Any], recipe: Any, *, finder_seeds: list[int], rounds: int,
               strategy: Any, verification_seeds: int, seed_source: int | None = None,
-              device: str = "cpu") -> Calibration:
+              device: str = "cpu", claim_runs: int = 3) -> Calibration:
     """Honest tickets, their verification runs and the seed spread. ``seed_source`` fixes the seeds."""
     import numpy as np
     from ticketclient import data as data_module
@@ -147,7 +154,7 @@ def calibrate(task: str, architecture: dict[str, Any], recipe: Any, *, finder_se
     task_data = data_module.load(task)
     started = time.perf_counter()
     tickets = honest_tickets(task, architecture, recipe, finder_seeds=finder_seeds, rounds=rounds,
-                             strategy=strategy, data=task_data, device=device)
+                             strategy=strategy, data=task_data, device=device, claim_runs=claim_runs)
     found = time.perf_counter()
     if seed_source is None:
         from ticketclient.policy import draw_seeds
@@ -175,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5, help="verification runs per ticket (5 for the sd)")
     parser.add_argument("--policy-seeds", type=int, default=3, help="runs per role of the policy judged")
     parser.add_argument("--seed-source", type=int, help="fix the verification seeds (default: secrets)")
+    parser.add_argument("--claim-runs", type=int, default=3, help="runs behind each honest claim (ticket find: 3)")
     args = parser.parse_args(argv)
 
     info = tasks.get(args.task)
@@ -189,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     recipe = dataclasses.replace(base, **overrides)
     cal = calibrate(args.task, architecture, recipe, finder_seeds=list(range(args.finder_seeds)), rounds=args.rounds,
                     strategy=pruning.Layerwise(args.rate, args.rate / 2), verification_seeds=args.seeds,
-                    seed_source=args.seed_source)
+                    seed_source=args.seed_source, claim_runs=args.claim_runs)
     print(f"{args.task}: TaskNoise(sd={cal.pooled_sd:.4f}, tickets={len(cal.tickets)}, seeds_per_ticket={args.seeds})")
     from verifier.policy import current_policy
 

@@ -409,7 +409,8 @@ def _verify(v: Any, settings: VerifierSettings, policy: VerificationPolicy) -> s
     runs: dict[str, list[float]] = {}
     for r in v.runs.all():
         runs.setdefault(r.role, []).append(r.final_test_accuracy)
-    decision = policy.decide(task=v.task, runs=runs, claimed_accuracy=claimed_accuracy, transfer=transfer)
+    decision = policy.decide(task=v.task, runs=runs, claimed_accuracy=claimed_accuracy, transfer=transfer,
+                             claim_runs=None if transfer else claims.runs)
     _finish(v, verified=decision.verified, reason=decision.reason, decision=decision,
             verified_accuracy=decision.ticket_statistic)
     return "verified" if decision.verified else "rejected"

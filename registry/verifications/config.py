@@ -31,7 +31,7 @@ class VerifierSettings:
     #: Tolerances are derived per task from measured seed spread (ticketclient.policy); these two knobs and
     #: the per-task overrides below are the operator's, and the policy states them as such.
     default_tolerance: float = 0.01
-    tolerance_z: float = 1.8
+    tolerance_z: float = 2.5
     #: operator overrides of the derived tolerances (``VERIFIER_TOLERANCES``, a JSON object task -> tolerance)
     tolerances: dict[str, float] = field(default_factory=dict)
     #: Time limits: the recipe's multiply-add budget over this throughput, times a safety factor, plus a

@@ -167,3 +167,24 @@ def test_a_figure_exactly_at_a_threshold_is_at_it_despite_float_rounding():
                                               reinit=(0.933, 0.937, 0.930), random_mask=(0.9, 0.9, 0.9)),
                          claimed_accuracy=0.947)
     assert tied.margin == pytest.approx(tied.noise) and tied.beats_controls is False
+
+
+def test_a_claim_from_more_runs_gets_a_tighter_tolerance_never_a_looser_one():
+    one, three = POLICY.tolerance_for("mnist1d"), POLICY.tolerance_for("mnist1d", 3)
+    v3 = statistic_variance_factor(3, "median")
+    assert three == pytest.approx(round(2.5 * 0.004 * math.sqrt(v3 + v3), 4)) and three < one
+    assert POLICY.matching_tolerance_for("mnist1d") == three  # dense parent: also a median of 3 runs
+    d = POLICY.decide(task="mnist1d", runs=runs([0.61, 0.62, 0.615]), claimed_accuracy=0.62, claim_runs=3)
+    assert d.claim_runs == 3 and d.tolerance == three and "from 3 run(s)" in d.reason
+    assert POLICY.tolerance_for("mnist1d", 99) >= POLICY.floor
+
+
+def test_claims_runs_is_parsed_and_bounded():
+    from ticketclient.errors import BundleError
+    from ticketclient.format import Claims
+
+    assert Claims.from_dict({"test_accuracy": 0.5, "runs": 3}).runs == 3
+    assert Claims.from_dict({"test_accuracy": 0.5}).runs is None
+    for bad in (0, 100, 2.5, "3"):
+        with pytest.raises(BundleError):
+            Claims.from_dict({"test_accuracy": 0.5, "runs": bad})

@@ -195,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=_int_at_least(1),
                    help="training iterations per round (default: the task's recipe, below)")
     p.add_argument("--seed", type=_int_at_least(0), default=0, help="init and data-order seed (default: 0)")
+    p.add_argument("--claim-runs", type=_int_at_least(1), default=3,
+                   help="each round's claim is the median test accuracy of this many trainings of its ticket "
+                        "(default: 3; the verifier's tolerance is tighter for more runs, never looser)")
     p.add_argument("--threads", type=_int_at_least(1),
                    help="torch CPU threads (default: $TICKETHUB_TORCH_THREADS, else chosen from the network's size)")
     p.add_argument("--out", type=Path, required=True, help="folder for the round-K bundles")
@@ -431,6 +434,10 @@ def cmd_find(args: argparse.Namespace) -> int:
     import ticketclient
     from ticketclient.format import measure_density
 
+    if args.claim_runs > 99:
+        print(f"error: --claim-runs must be at most 99, got {args.claim_runs}", file=sys.stderr)
+        return 2
+
     try:
         arch, recipe, strategy = _find_plan(args)
     except ValueError as err:
@@ -444,7 +451,8 @@ def cmd_find(args: argparse.Namespace) -> int:
         print(f"{args.task}: {arch.get('family') or 'layer list'}, {args.rounds} rounds + the dense run, "
               f"{recipe.iterations:,} iterations each, {strategy}", file=sys.stderr)
     bundles = ticketclient.find(args.task, arch, rounds=args.rounds, out_dir=args.out, seed=args.seed,
-                                progress=not args.quiet, recipe=recipe, strategy=strategy, threads=args.threads)
+                                progress=not args.quiet, recipe=recipe, strategy=strategy, threads=args.threads,
+                                claim_runs=args.claim_runs)
     for k, bundle in enumerate(bundles, start=1):
         accuracy = bundle.config.claims.test_accuracy
         print(f"{args.out / f'round-{k}'}: density {measure_density(bundle.mask)[0]:.4f}, test accuracy {accuracy:.4f}")

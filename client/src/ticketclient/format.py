@@ -313,6 +313,10 @@ class Recipe:
         return self.iterations // self.eval_every + 1 + (1 if self.iterations % self.eval_every else 0)
 
 
+#: At most this many runs behind one claim.
+MAX_CLAIM_RUNS = 99
+
+
 @dataclass(frozen=True)
 class Claims:
     """What the submitter claims; checked by retraining. Accuracies are fractions in [0, 1]."""
@@ -323,6 +327,9 @@ class Claims:
     val_accuracy: float | None = None
     #: optional; if given it must agree with the density measured from the mask
     density: float | None = None
+    #: how many training runs (data-order seeds) ``test_accuracy`` is the median of (absent: one run); the
+    #: policy's tolerance accounts for it, so more runs mean a tighter tolerance, never a looser one
+    runs: int | None = None
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "claims") -> Claims:
@@ -334,6 +341,7 @@ class Claims:
             early_stop_test_accuracy=_accuracy(d, "early_stop_test_accuracy", where, None),
             val_accuracy=_accuracy(d, "val_accuracy", where, None),
             density=_float(d, "density", where, None, low=0.0, low_open=True, high=1.0),
+            runs=_int(d, "runs", where, None, low=1, high=MAX_CLAIM_RUNS),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -19,18 +19,20 @@ Run K of every trained role uses data-order seed K (a paired design: the roles d
 The decision has three named outcomes, each with its numbers (:class:`Decision`):
 
 * **verified**        the ticket's statistic >= claimed test accuracy - tolerance(task);
-* **matching**        the ticket's statistic >= the dense parent's statistic - tolerance(task);
+* **matching**        the ticket's statistic >= the dense parent's statistic - matching tolerance(task);
 * **beats controls**  statistic(ticket) - max over controls of statistic(control) > the noise, the largest
                       spread (max - min over seeds) of the ticket and of each trained control.
 
 A **winning ticket** is verified, matching and beats its controls. The tolerance of a task is derived from
 the seed-to-seed spread the hub measured on it (:data:`TASK_NOISE`, :func:`tolerance`)::
 
-    tolerance = max(floor, z * sd * sqrt(v(n) + 1/m))
+    tolerance          = max(floor, z * sd * sqrt(v(n) + v(m)))
+    matching tolerance = max(floor, z * sd * sqrt(2 v(n)))
 
-where ``sd`` is the pooled standard deviation of one run's final test accuracy over data-order seeds, ``v(n)``
-the variance of the statistic of n runs in units of sd**2 (0.449 for the median of 3), and ``m`` the number
-of runs behind a claim (1: a claim is one training run's figure, as ``ticket find`` writes it).
+where ``sd`` is the pooled standard deviation of one run's final test accuracy over data-order seeds, ``v(k)``
+the variance of the median of k runs in units of sd**2 (1 for one run, 0.449 for 3), n the verification's
+runs per role and m the runs behind the claim (``claims.runs``; absent: 1; ``ticket find`` claims the median
+of 3). More runs behind a claim make its tolerance tighter, never looser.
 """
 
 from __future__ import annotations
@@ -172,6 +174,8 @@ class Decision:
     noise: float | None
     threshold: float | None
     tolerance: float
+    matching_tolerance: float
+    claim_runs: int
     claimed_accuracy: float | None
     roles: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -189,11 +193,10 @@ class VerificationPolicy:
 
     seeds: int = 3
     statistic: str = "median"
-    #: how many standard deviations of the claim-vs-statistic difference an honest claim may fall short by:
-    #: 1.8 puts the threshold midway between an honest claim and one inflated by 2.5 points on the noisiest
-    #: measured task (mnist1d), so that both are misjudged about equally rarely (README: error rates)
-    z: float = 1.8
-    #: runs behind a claim (a claim is one training run's figure)
+    #: standard deviations of the claim-vs-statistic difference an honest claim may fall short by (2.5: about
+    #: 0.6% of honest claims under a normal model; README: measured error rates)
+    z: float = 2.5
+    #: runs behind a claim that does not say (``claims.runs`` absent)
     claim_runs: int = 1
     #: no tolerance is smaller than this (half a point: the resolution of a 200-example test split)
     floor: float = 0.005
@@ -212,11 +215,20 @@ class VerificationPolicy:
 
     # --- tolerances ---------------------------------------------------------------------------------
 
-    def tolerance_for(self, task: str) -> float:
-        return float(self.tolerance_basis(task)["tolerance"])
+    def tolerance_for(self, task: str, claim_runs: int | None = None) -> float:
+        """How far below a claim (the median of ``claim_runs`` runs; default one) the ticket may fall."""
+        return float(self.tolerance_basis(task, claim_runs)["tolerance"])
 
-    def tolerance_basis(self, task: str) -> dict[str, Any]:
-        """The tolerance of ``task`` with the formula and the figures behind it."""
+    def matching_tolerance_for(self, task: str) -> float:
+        """How far below its dense parent the ticket may fall (both are statistics of ``seeds`` runs)."""
+        return float(self.tolerance_basis(task, matching=True)["tolerance"])
+
+    def tolerance_basis(self, task: str, claim_runs: int | None = None, *, matching: bool = False) -> dict[str, Any]:
+        """The tolerance of ``task`` with the formula and the figures behind it.
+
+        Against a claim that is the median of m runs: ``max(floor, z * sd * sqrt(v(n) + v(m)))`` (v(1) = 1);
+        against the dense parent, a statistic of n runs too: ``max(floor, z * sd * sqrt(2 v(n)))``.
+        """
         if task in self.overrides:
             return {"tolerance": float(self.overrides[task]), "source": "operator override (VERIFIER_TOLERANCES)"}
         noise = self.noise.get(task)
@@ -224,12 +236,16 @@ class VerificationPolicy:
             return {"tolerance": self.default_tolerance,
                     "source": "not yet measured by the hub: the default tolerance"}
         v = statistic_variance_factor(self.seeds, self.statistic)
-        raw = self.z * noise.sd * math.sqrt(v + 1.0 / self.claim_runs)
+        m = max(1, int(claim_runs or self.claim_runs))
+        other = v if matching else statistic_variance_factor(m, "median")
+        raw = self.z * noise.sd * math.sqrt(v + other)
         return {
             "tolerance": round(max(self.floor, raw), 4),
             "source": "measured seed spread",
-            "formula": "max(floor, z * sd * sqrt(v(n) + 1/m))",
-            "sd": noise.sd, "z": self.z, "n": self.seeds, "v_n": v, "m": self.claim_runs, "floor": self.floor,
+            "formula": ("max(floor, z * sd * sqrt(2 v(n)))" if matching
+                        else "max(floor, z * sd * sqrt(v(n) + v(m)))"),
+            "sd": noise.sd, "z": self.z, "n": self.seeds, "v_n": v, "floor": self.floor,
+            **({} if matching else {"m": m, "v_m": other}),
             "measured": {"tickets": noise.tickets, "seeds_per_ticket": noise.seeds_per_ticket, "how": noise.how},
         }
 
@@ -255,9 +271,10 @@ class VerificationPolicy:
             f"included) and the random-mask control (the ticket's init, the same number of kept weights per "
             f"layer at random positions); the supermask (the mask on the untrained init) is evaluated once. "
             f"Statistic: the {stat} of the final test accuracy. Verified iff the ticket's statistic is at least "
-            f"the claimed test accuracy minus the tolerance ({tol}; tolerance = max(floor, z * sd * "
-            f"sqrt(v(n) + 1/m)) from the seed spread the hub measured on the task). Matching iff it is at least "
-            f"the dense parent's statistic minus the same tolerance. Beats controls iff its statistic minus the "
+            f"the claimed test accuracy minus the tolerance ({tol} for a one-run claim; tolerance = max(floor, "
+            f"z * sd * sqrt(v(n) + v(m))) from the seed spread the hub measured on the task, m the runs behind "
+            f"the claim). Matching iff it is at least the dense parent's statistic minus max(floor, z * sd * "
+            f"sqrt(2 v(n))). Beats controls iff its statistic minus the "
             f"best control's is larger than the largest spread (max - min over seeds) of the ticket and of "
             f"every trained control. A winning ticket is verified, matching and beats its controls; a verified "
             f"ticket that is not winning is published and shown as not winning. Density is measured from the "
@@ -276,13 +293,14 @@ class VerificationPolicy:
             "roles": {role: ROLE_DESCRIPTIONS[role] for role in ROLES},
             "statistic": self.statistic,
             "metric": "final_test_accuracy",
-            "tolerance_formula": "max(floor, z * sd * sqrt(v(n) + 1/m))",
+            "tolerance_formula": "max(floor, z * sd * sqrt(v(n) + v(m))); m = claims.runs (default 1)",
+            "matching_tolerance_formula": "max(floor, z * sd * sqrt(2 v(n)))",
             "z": self.z, "floor": self.floor, "claim_runs": self.claim_runs,
             "default_tolerance": self.default_tolerance,
             "tolerances": {t: self.tolerance_basis(t) for t in tasks},
             "outcomes": {
                 "verified": "statistic(ticket) >= claimed test accuracy - tolerance(task)",
-                "matching": "statistic(ticket) >= statistic(dense) - tolerance(task)",
+                "matching": "statistic(ticket) >= statistic(dense) - matching tolerance(task)",
                 "beats_controls": "statistic(ticket) - max over controls of statistic(control) > "
                                   "max(spread(ticket), spread(each trained control)); spread = max - min",
                 "winning": "verified and matching and beats_controls",
@@ -293,19 +311,21 @@ class VerificationPolicy:
             d["task"] = task
             d["tolerance"] = self.tolerance_for(task)
             d["tolerance_basis"] = self.tolerance_basis(task)
+            d["matching_tolerance"] = self.matching_tolerance_for(task)
         return d
 
     # --- deciding -----------------------------------------------------------------------------------
 
     def decide(self, *, task: str, runs: Mapping[str, Sequence[float]], claimed_accuracy: float | None,
-               transfer: bool = False) -> Decision:
+               transfer: bool = False, claim_runs: int | None = None) -> Decision:
         """Apply the policy. ``runs`` maps a role to the final test accuracies of its runs.
 
         A ``transfer`` verification (another task than the ticket's own) has no claim from the config: it
         verifies iff the ticket matches the dense parent and beats its controls on that task (and, when the
         request stated an accuracy, the accuracy rule holds too).
         """
-        tolerance = self.tolerance_for(task)
+        tolerance = self.tolerance_for(task, claim_runs)
+        matching_tolerance = self.matching_tolerance_for(task)
         ticket_runs = list(runs.get(TICKET, []))
         if len(ticket_runs) < self.seeds:
             raise ValueError(f"the policy needs {self.seeds} ticket runs, got {len(ticket_runs)}")
@@ -327,7 +347,8 @@ class VerificationPolicy:
             reasons.append(
                 f"{'Verified' if claim_holds else 'Rejected'}: the ticket's {stat_name} is {ticket_stat:.4f}, "
                 f"{'at or above' if claim_holds else 'below'} the claimed {claimed_accuracy:.4f} minus the "
-                f"tolerance {tolerance:.4f} for {task} (threshold {threshold:.4f})."
+                f"tolerance {tolerance:.4f} for {task} and a claim from {max(1, int(claim_runs or 1))} run(s) "
+                f"(threshold {threshold:.4f})."
             )
 
         # 2. matching: not below the measured dense parent by more than the tolerance
@@ -335,10 +356,10 @@ class VerificationPolicy:
         matching = dense_gap = None
         if dense_stat is not None:
             dense_gap = ticket_stat - dense_stat
-            matching = dense_gap >= -tolerance - EPSILON
+            matching = dense_gap >= -matching_tolerance - EPSILON
             reasons.append(
                 f"{'Matching' if matching else 'Not matching'}: the dense parent scores {dense_stat:.4f}; the "
-                f"ticket is {dense_gap:+.4f} from it (allowed: -{tolerance:.4f})."
+                f"ticket is {dense_gap:+.4f} from it (allowed: -{matching_tolerance:.4f})."
             )
 
         # 3. beats controls: the margin over the best control exceeds the noise of the seeds
@@ -365,7 +386,8 @@ class VerificationPolicy:
             verified=verified, matching=matching, beats_controls=beats, winning=winning, outcome=outcome,
             reasons=reasons, ticket_statistic=ticket_stat, dense_statistic=dense_stat, dense_gap=dense_gap,
             control_statistics=control_stats, best_control=best, spreads=spreads, margin=margin, noise=noise,
-            threshold=threshold, tolerance=tolerance, claimed_accuracy=claimed_accuracy,
+            threshold=threshold, tolerance=tolerance, matching_tolerance=matching_tolerance,
+            claim_runs=max(1, int(claim_runs or 1)), claimed_accuracy=claimed_accuracy,
             roles={r: asdict(s) for r, s in summaries.items()},
         )
 

@@ -175,6 +175,7 @@ def find_ticket(
     progress: bool = True,
     data: Any = None,
     device: str | torch.device | None = None,
+    claim_runs: int = 3,
 ) -> list[TicketBundle]:
     """Run IMP for ``rounds`` rounds; returns one TicketBundle per round (round ``k`` at index ``k - 1``).
 
@@ -182,14 +183,18 @@ def find_ticket(
     ``{"layers": [...]}``) or a resolved ``spec.ArchSpec``. Each round is trained with ``recipe`` and data
     seed ``seed``; ``rewind_iteration`` overrides the recipe's (the init of every round is the dense
     run's weights after that many steps). With ``out_dir``, round ``k`` is saved to ``out_dir/round-k/``.
-    ``data`` defaults to ``data.load(task)``. Each bundle's claims are that round's final test accuracy
-    and early-stop iteration; its provenance records the method, strategy, rates, rewind point, seed and
+    ``data`` defaults to ``data.load(task)``. Each bundle claims the median final test accuracy of
+    ``claim_runs`` trainings of its init and mask (the round's own, data-order seed ``seed``, and
+    ``claim_runs - 1`` more with seeds ``seed + j * CLAIM_SEED_STRIDE``; ``claims.runs`` says how many, and the
+    verifier's tolerance accounts for it) and the round's early-stop iteration; its provenance records the method, strategy, rates, rewind point, seed and
     the dense network's test accuracy.
     """
     from ticketclient import data as data_module
 
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}")
+    if not 1 <= int(claim_runs) <= 99:
+        raise ValueError(f"claim_runs must be in 1..99, got {claim_runs}")
     strategy = strategy or Layerwise()
     arch, arch_dict = _resolve(task, architecture)
     recipe = _with_rewind(recipe if recipe is not None else _family_recipe(arch_dict), rewind_iteration)
@@ -220,8 +225,12 @@ def find_ticket(
         result = training.train(model, mask, task_data, recipe, seed=seed, device=device, progress=progress,
                                 progress_desc=f"round {k}/{rounds}", progress_leave=False)
         trained = models.to_numpy(model)
+        extra = [seed + j * CLAIM_SEED_STRIDE for j in range(1, int(claim_runs))]
+        accuracies = [result.final_test_accuracy, *_claim_accuracies(arch, init, mask, task_data, recipe, extra,
+                                                                     device=device)]
         bundle = _bundle(task, arch_dict, recipe, init, mask, result, strategy=strategy, round_=k, seed=seed,
-                         rewind=rewind, dense_accuracy=dense.final_test_accuracy, data=_data_provenance(task_data))
+                         rewind=rewind, dense_accuracy=dense.final_test_accuracy, data=_data_provenance(task_data),
+                         claim_accuracies=accuracies)
         if out_dir is not None:
             bundle.save(Path(out_dir) / f"round-{k}")
         bundles.append(bundle)
@@ -233,15 +242,22 @@ def find_ticket(
 
 def _bundle(task: str, arch_dict: dict[str, Any], recipe: Any, init: dict[str, np.ndarray],
             mask: dict[str, np.ndarray], result: training.TrainResult, *, strategy: Strategy, round_: int,
-            seed: int, rewind: int, dense_accuracy: float, data: dict[str, str] | None = None) -> TicketBundle:
+            seed: int, rewind: int, dense_accuracy: float, data: dict[str, str] | None = None,
+            claim_accuracies: Sequence[float] | None = None) -> TicketBundle:
+    import statistics
+
     from ticketclient import format
+
+    accuracies = list(claim_accuracies or [result.final_test_accuracy])
+    claim = float(statistics.median(accuracies))
 
     config = format.TicketConfig.from_json({
         "format": "lottery-ticket/v1",
         "task": task,
         "architecture": arch_dict,
         "recipe": _recipe_dict(recipe),
-        "claims": {"test_accuracy": result.final_test_accuracy, "early_stop_iteration": result.early_stop_iteration,
+        "claims": {"test_accuracy": claim, **({"runs": len(accuracies)} if len(accuracies) > 1 else {}),
+                   "early_stop_iteration": result.early_stop_iteration,
                    "early_stop_test_accuracy": result.early_stop_test_accuracy,
                    "val_accuracy": result.final_val_accuracy},
         "provenance": {
@@ -252,6 +268,30 @@ def _bundle(task: str, arch_dict: dict[str, Any], recipe: Any, init: dict[str, n
     })
     return format.TicketBundle(config=config, init={k: v.copy() for k, v in init.items()},
                                mask={k: v.copy() for k, v in mask.items()})
+
+
+#: Data-order seeds of a round's extra claim runs: ``seed + j * CLAIM_SEED_STRIDE`` (j = 1, 2, ...).
+CLAIM_SEED_STRIDE = 1_000_003
+
+
+def _claim_accuracies(arch: Any, init: Mapping[str, np.ndarray], mask: Mapping[str, np.ndarray], task_data: Any,
+                      recipe: Any, seeds: Sequence[int], *, device: str | torch.device | None) -> list[float]:
+    """Final test accuracies of more trainings of (init, mask) with ``seeds`` (stacked when it reproduces)."""
+    if not seeds:
+        return []
+    from ticketclient import stacked
+
+    if stacked.supports(arch, recipe):
+        runs = [stacked.StackedRun(init=dict(init), mask=dict(mask), seed=int(s)) for s in seeds]
+        return [float(r.final_test_accuracy) for r in stacked.train_stacked(arch, runs, task_data, recipe,
+                                                                            device=device)]
+    out = []
+    for s in seeds:
+        model = models.build_model(arch)
+        models.load_tensors(model, init)
+        out.append(float(training.train(model, mask, task_data, recipe, seed=int(s), device=device,
+                                        progress=False).final_test_accuracy))
+    return out
 
 
 def _data_provenance(task_data: Any) -> dict[str, str] | None:
