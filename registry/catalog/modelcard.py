@@ -36,7 +36,6 @@ ROLE_WORDS = {
     "random_mask": "control: random mask, same per-layer density",
     "supermask": "control: mask on the untrained init",
 }
-ROLE_ORDER = ["ticket", "dense", "reinit", "random_mask", "supermask"]
 
 
 def _q(value: Any) -> str:
@@ -73,18 +72,9 @@ def outcome_of(verification: Any) -> str:
 
 
 def _role_rows(verification: Any) -> list[tuple[str, list[float], Any, Any]]:
-    decision = verification.decision or {}
-    statistics = dict(decision.get("control_statistics") or {})
-    if decision.get("ticket_statistic") is not None:
-        statistics["ticket"] = decision["ticket_statistic"]
-    if decision.get("dense_statistic") is not None:
-        statistics["dense"] = decision["dense_statistic"]
-    spreads = decision.get("spreads") or {}
-    by_role: dict[str, list[float]] = {}
-    for run in sorted(verification.runs.all(), key=lambda r: (r.role, r.seed)):
-        by_role.setdefault(run.role, []).append(run.final_test_accuracy)
-    roles = sorted(set(by_role) | set(statistics), key=lambda r: (ROLE_ORDER.index(r) if r in ROLE_ORDER else 9, r))
-    return [(role, by_role.get(role, []), statistics.get(role), spreads.get(role)) for role in roles]
+    from registry.catalog.selectors import role_summaries
+
+    return [(r.role, r.accuracies, r.statistic, r.spread) for r in role_summaries(verification)]
 
 
 def _verdict(outcome: str, decision: dict[str, Any], statistic: str, runs: int, reason: str) -> str:

@@ -14,6 +14,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Count, FloatField, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
+from ticketclient.policy import ROLES
 
 from registry.catalog.plots import FrontierPoint, RunCurve
 from registry.tickets.models import Revision, RevisionFile, Status, Task, Ticket
@@ -198,7 +199,7 @@ class RoleSummary:
         return max(self.accuracies) if self.accuracies else None
 
 
-ROLE_ORDER = ["ticket", "dense", "reinit", "random_mask", "supermask"]
+ROLE_ORDER = list(ROLES)  # ticket, dense parent, then the controls
 
 
 def role_summaries(verification: Verification) -> list[RoleSummary]:
