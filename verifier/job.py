@@ -18,13 +18,11 @@ import platform
 import socket
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import transaction
-from django.utils import timezone
 
+from registry.verifications.exceptions import AnotherWorkerIsRunning
 from verifier.config import VerifierSettings, get_settings
 from verifier.errors import TRANSIENT_ERRORS
 from verifier.policy import (
@@ -41,14 +39,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds between progress writes to the database while a run trains.
 PROGRESS_INTERVAL_S = 1.0
-
-
-class AnotherWorkerIsRunning(Exception):
-    """A second delivery found the verification held by a worker whose heartbeat is fresh."""
-
-    def __init__(self, retry_in_s: float) -> None:
-        self.retry_in_s = retry_in_s
-        super().__init__(f"another worker holds this verification; look again in {retry_in_s:.0f}s")
 
 
 @dataclass(frozen=True)
@@ -79,6 +69,14 @@ def plan_runs(seeds: int | dict[str, list[int]]) -> list[PlannedRun]:
         plan += [PlannedRun(role, k, data_seed=s, control_seed=int(control[k]) if control else None)
                  for k, s in enumerate(data_order)]
     return plan
+
+
+def _services() -> Any:
+    """registry.verifications.services: every write to the verification tables (imported once Django is set
+    up: the worker's process does it; benchmarks import this module without Django)."""
+    from registry.verifications import services
+
+    return services
 
 
 def worker_identity() -> str:
@@ -118,109 +116,22 @@ def pick_device() -> str:
 
 def claim(verification_id: int, settings: VerifierSettings, policy: VerificationPolicy, *,
           transient_retries: int = 0) -> Any | None:
-    """Mark the verification running under this worker; None when there is nothing left to do.
-
-    Every delivery that takes the job counts as an attempt (a long-lived worker that keeps failing runs out
-    of attempts too); the task's own retries after a transient error (``transient_retries``, bounded by the
-    task) are not held against the ``max_attempts`` of lost workers and crashes.
-    """
-    from registry.verifications.models import Verification
-
-    me = worker_identity()
-    with transaction.atomic():
-        v = Verification.objects.select_for_update().select_related("revision").get(pk=verification_id)
-        if v.finished:
-            return None
-        now = timezone.now()
-        if v.status == Verification.Status.RUNNING and v.worker and v.worker != me and v.heartbeat_at:
-            age = (now - v.heartbeat_at).total_seconds()
-            if age < settings.heartbeat_stale_s:
-                raise AnotherWorkerIsRunning(settings.heartbeat_stale_s - age + 1.0)
-        v.attempts += 1
-        if v.attempts - transient_retries > settings.max_attempts:
-            fail(v, code="worker_lost", reason=(
-                f"The hub could not finish this verification: it was started {v.attempts - 1} times and did not "
-                f"finish (a worker was lost or crashed). This is not a problem with your ticket; an operator can "
-                f"requeue it."
-            ), detail=(
-                f"gave up after {settings.max_attempts} attempts ({v.attempts - 1} deliveries, "
-                f"{transient_retries} transient retries); last worker {v.worker or '-'}; last error: "
-                f"{v.error_detail or v.reason or '-'}"
-            ))
-            return None
-        v.status = Verification.Status.RUNNING
-        v.worker = me
-        v.started_at = v.started_at or now
-        v.heartbeat_at = now
-        v.policy = policy.as_dict(v.task)
-        if len(v.seeds.get("data_order", [])) != policy.seeds:
-            v.seeds = draw_seeds(policy.seeds)  # once per verification: a redelivery trains with the same
-        if v.time_limit_s:
-            v.deadline_at = now + timedelta(seconds=v.time_limit_s)
-        v.save()
-        if v.kind == Verification.Kind.OWN:
-            _set_revision_status(v.revision, "verifying")
-        return v
-
-
-def _set_revision_status(revision: Any, status: str, verified_accuracy: float | None = None) -> None:
-    from registry.tickets import services
-
-    services.set_revision_status(revision.pk, status, verified_accuracy=verified_accuracy)
+    """Mark the verification running under this worker; None when there is nothing left to do
+    (:func:`registry.verifications.services.claim`)."""
+    return _services().claim(verification_id, worker=worker_identity(), policy=policy,
+                          heartbeat_stale_s=settings.heartbeat_stale_s, max_attempts=settings.max_attempts,
+                          transient_retries=transient_retries)
 
 
 def _finish(v: Any, *, verified: bool, reason: str, decision: Any | None = None, error_code: str = "",
             verified_accuracy: float | None = None) -> None:
-    """Write the outcome (inside the caller's transaction or its own). ``decision``: a policy Decision."""
-    from registry.verifications.models import Verification
-
-    with transaction.atomic():
-        locked = Verification.objects.select_for_update().get(pk=v.pk)
-        if locked.finished:
-            return
-        locked.status = Verification.Status.VERIFIED if verified else Verification.Status.REJECTED
-        locked.reason = reason
-        locked.error_code = error_code
-        locked.decision = decision.as_dict() if decision is not None else {}
-        locked.outcome = decision.outcome if decision is not None else Verification.Outcome.REJECTED
-        locked.winning = decision.winning if decision is not None and verified else None  # none if rejected
-        locked.matching = decision.matching if decision is not None else None
-        locked.beats_controls = decision.beats_controls if decision is not None else None
-        locked.finished_at = timezone.now()
-        locked.current_run = ""
-        locked.runs_done = locked.runs.count()
-        locked.save()
-        if locked.kind == Verification.Kind.OWN:
-            _set_revision_status(v.revision, "verified" if verified else "rejected",
-                                 verified_accuracy=verified_accuracy if verified else None)
+    _services().finish(v, verified=verified, reason=reason, decision=decision, error_code=error_code,
+                    verified_accuracy=verified_accuracy)
 
 
 def fail(v: Any, *, code: str, reason: str, detail: str) -> None:
-    """End a verification as ``failed``: the hub could not finish it (not the ticket's fault).
-
-    ``reason`` is a sentence for the submitter, ``detail`` the operator's details (exception, traceback
-    summary). The revision goes back to ``pending`` (neither published nor rejected; a moderator's requeue
-    verifies it afresh).
-    """
-    from registry.verifications.models import Verification
-
-    with transaction.atomic():
-        locked = Verification.objects.select_for_update().get(pk=v.pk)
-        if locked.finished:
-            return
-        locked.status = Verification.Status.FAILED
-        locked.outcome = "failed"
-        locked.reason = reason
-        locked.error_code = code
-        locked.error_detail = detail[:20_000]
-        locked.winning = None
-        locked.finished_at = timezone.now()
-        locked.current_run = ""
-        locked.runs_done = locked.runs.count()
-        locked.save()
-        if locked.kind == Verification.Kind.OWN:
-            _set_revision_status(v.revision, "pending")
-    log.error("verification %s failed (%s): %s", v.pk, code, detail)
+    """End a verification as ``failed`` (:func:`registry.verifications.services.fail`)."""
+    _services().fail(v, code=code, reason=reason, detail=detail)
 
 
 def error_detail(e: BaseException) -> str:
@@ -254,15 +165,12 @@ class Progress:
         self._last = 0.0
 
     def write(self, *, force: bool = False, **fields: Any) -> None:
-        from registry.verifications.models import Verification
-
         now = time.monotonic()
         if not force and now - self._last < PROGRESS_INTERVAL_S:
             return
         self._last = now
-        Verification.objects.filter(pk=self.verification_id).update(
-            heartbeat_at=timezone.now(), runs_total=self.runs_total, runs_done=self.runs_done, **fields
-        )
+        _services().record_progress(self.verification_id, runs_total=self.runs_total, runs_done=self.runs_done,
+                                 **fields)
 
     def run_finished(self, count: int = 1) -> None:
         self.runs_done += count
@@ -294,8 +202,6 @@ def load_bundle_bytes(revision: Any) -> dict[str, bytes]:
 def save_run(v: Any, run: PlannedRun, result: Any, *, density: float, device: str, engine: str,
              versions: dict[str, str]) -> bool:
     """Record one finished run; False if it was already recorded (a duplicate delivery won the race)."""
-    from registry.verifications.models import VerificationRun
-
     defaults = {
         "data_seed": run.data_seed,
         "control_seed": run.control_seed,
@@ -312,10 +218,7 @@ def save_run(v: Any, run: PlannedRun, result: Any, *, density: float, device: st
         "wall_time_s": float(result.wall_time_s),
         "versions": versions,
     }
-    _, created = VerificationRun.objects.get_or_create(
-        verification_id=v.pk, role=run.role, seed=run.seed, defaults=defaults
-    )
-    return created
+    return _services().record_run(v.pk, role=run.role, seed=run.seed, fields=defaults)
 
 
 def _last(curve: list[dict[str, Any]], key: str) -> float | None:
@@ -381,9 +284,8 @@ def _verify(v: Any, settings: VerifierSettings, policy: VerificationPolicy) -> s
     else:
         claimed_accuracy = claims.test_accuracy
         claimed_density = claims.density
-    Verification.objects.filter(pk=v.pk).update(
-        claimed_accuracy=claimed_accuracy, claimed_density=claimed_density, measured_density=validated.density
-    )
+    _services().record_facts(v.pk, claimed_accuracy=claimed_accuracy, claimed_density=claimed_density,
+                          measured_density=validated.density)
 
     plan = plan_runs(v.seeds)
     done = {(r.role, r.seed) for r in v.runs.all()}
@@ -394,7 +296,7 @@ def _verify(v: Any, settings: VerifierSettings, policy: VerificationPolicy) -> s
     if todo:
         device = pick_device()
         eng = engine.Engine(validated, task=v.task, device=device, settings=settings)
-        Verification.objects.filter(pk=v.pk).update(device=device, engine=eng.name)
+        _services().record_facts(v.pk, device=device, engine=eng.name)
         versions = library_versions()
 
         def on_progress(label: str, iteration: int, iterations: int, accuracy: float | None) -> None:

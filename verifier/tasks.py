@@ -57,17 +57,15 @@ def heartbeat(verification_id: int, interval_s: float) -> Iterator[None]:
 
     def beat() -> None:
         from django.db import connection
-        from django.utils import timezone
 
-        from registry.verifications.models import Verification
+        from registry.verifications import services
         from verifier.job import worker_identity
 
         me = worker_identity()
         try:
             while not stop.wait(interval_s):
                 try:
-                    Verification.objects.filter(pk=verification_id, status="running", worker=me).update(
-                        heartbeat_at=timezone.now())
+                    services.record_heartbeat(verification_id, worker=me)
                 except Exception:  # noqa: BLE001 - a database blip: the next beat tries again
                     log.warning("heartbeat of verification %s could not be written", verification_id, exc_info=True)
                     connection.close()
