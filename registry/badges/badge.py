@@ -15,6 +15,7 @@ import hashlib
 from dataclasses import dataclass
 
 import anybadge
+from ticketclient.policy import OUTCOME_LABELS
 
 LABEL = "lottery ticket"
 
@@ -43,11 +44,11 @@ class BadgeSpec:
 #: shields color, hex color, css class). Green means a winning ticket, blue a verified ticket that is not
 #: winning (verified is not a failure), red rejected; grey is everything not (yet) decided.
 OUTCOMES: dict[str, tuple[str, str, str]] = {
-    "winning": ("winning ticket", "brightgreen", "#2e8540"),
-    "verified_not_winning": ("verified, not winning", "blue", "#1f6fb2"),
-    "verified": ("verified", "blue", "#1f6fb2"),  # a verified record from before the dense parent
-    "rejected": ("rejected", "red", "#c0392b"),
-    "failed": ("verification failed", "lightgrey", "#7d8388"),
+    "winning": (OUTCOME_LABELS["winning"], "brightgreen", "#2e8540"),
+    "verified_not_winning": (OUTCOME_LABELS["verified_not_winning"], "blue", "#1f6fb2"),
+    "verified": (OUTCOME_LABELS["verified"], "blue", "#1f6fb2"),  # a verified record from before the dense parent
+    "rejected": (OUTCOME_LABELS["rejected"], "red", "#c0392b"),
+    "failed": (OUTCOME_LABELS["failed"], "lightgrey", "#7d8388"),
     "verifying": ("verifying", "lightgrey", "#7d8388"),
     "pending": ("pending", "lightgrey", "#7d8388"),
     "withdrawn": ("withdrawn", "inactive", "#9f9f9f"),

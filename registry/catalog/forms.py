@@ -4,6 +4,7 @@ the browser upload of a bundle (validated by the same service as the API)."""
 from __future__ import annotations
 
 from django import forms
+from ticketclient.policy import OUTCOME_LABELS
 
 from registry.tickets.models import Status
 from registry.tickets.selectors import SORTS, TicketFilters
@@ -17,7 +18,8 @@ SORT_CHOICES = [
 assert {key for key, _ in SORT_CHOICES} == set(SORTS), "catalog sort menu out of step with selectors.SORTS"
 
 #: The status menu speaks the pages' vocabulary: the two kinds of verified ticket, then every status.
-STATUS_CHOICES = [("", "any status"), ("winning", "winning ticket"), ("verified_not_winning", "verified, not winning")] + [
+STATUS_CHOICES = [("", "any status"), ("winning", OUTCOME_LABELS["winning"]),
+                  ("verified_not_winning", OUTCOME_LABELS["verified_not_winning"])] + [
     (s.value, s.label) for s in Status]
 _OUTCOME_FILTERS = {"winning": True, "verified_not_winning": False}
 

@@ -16,19 +16,14 @@ import json
 from typing import Any
 
 from django.core.cache import cache
+from ticketclient.policy import OUTCOME_LABELS
 
 #: Bump when the card's layout changes (old cards then get rebuilt, with their new sha256).
 CARD_VERSION = 2
 CARD_FILE = "README.md"
 CARD_CACHE_SECONDS = 24 * 3600
 
-OUTCOME_WORDS = {
-    "winning": "Winning ticket",
-    "verified_not_winning": "Verified, not winning",
-    "verified": "Verified",
-    "rejected": "Rejected",
-    "failed": "Verification failed",
-}
+OUTCOME_WORDS = {key: label[0].upper() + label[1:] for key, label in OUTCOME_LABELS.items()}
 ROLE_WORDS = {
     "ticket": "ticket (its own init and mask)",
     "dense": "dense parent (its own init, every weight)",

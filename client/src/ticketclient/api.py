@@ -239,15 +239,17 @@ def verdict(record: dict[str, Any] | None) -> str:
         return "not verified yet"
     outcome = record.get("outcome") or ((record.get("decision") or {}).get("outcome"))
     status = str(record.get("status") or "")
+    from ticketclient.policy import OUTCOME_LABELS
+
     if outcome == "winning" or (not outcome and status == "verified" and record.get("winning") is True
                                 and record.get("matching") is not False):
-        return "winning ticket"
+        return OUTCOME_LABELS["winning"]
     if outcome == "verified_not_winning" or (not outcome and status == "verified"):
-        return "verified, not winning"
+        return OUTCOME_LABELS["verified_not_winning"]
     if outcome == "rejected" or status == "rejected":
-        return "rejected"
+        return OUTCOME_LABELS["rejected"]
     if outcome == "failed" or status == "failed":
-        return "verification failed"
+        return OUTCOME_LABELS["failed"]
     return status or "unknown"
 
 

@@ -392,9 +392,12 @@ class VerificationPolicy:
         )
 
 
+#: The outcomes in words: the one vocabulary of the pages, badges, model cards and the client
+#: ("verified": a verified record from before the dense parent was measured).
 OUTCOME_LABELS = {
     "winning": "winning ticket",
     "verified_not_winning": "verified, not winning",
+    "verified": "verified",
     "rejected": "rejected",
     "failed": "verification failed",
 }
