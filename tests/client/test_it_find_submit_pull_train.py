@@ -45,7 +45,9 @@ def test_find_submit_wait_pull_train(live_server, registry_tasks, hub_env, make_
 
     ticket = ticketclient.pull("mlp-mnist1d-e2e", **hub_env)
     assert ticket.status == "verified" and ticket.verification["verified"] is True
-    tolerance = float(ticket.verification["decision"]["tolerance"])
+    # one local run against the verifier's median of 3: the policy's tolerance for a one-run figure
+    tolerance = float(ticket.verification["policy"]["tolerance"])
+    assert tolerance >= float(ticket.verification["decision"]["tolerance"])
     result = ticket.train(progress=False)
     assert abs(result.final_test_accuracy - ticket.verified_accuracy) <= tolerance, (
         result.final_test_accuracy, ticket.verified_accuracy, tolerance)
