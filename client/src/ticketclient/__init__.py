@@ -186,7 +186,7 @@ def default_recipe(task: str, architecture: dict[str, Any] | None = None) -> Any
         raise ValueError(f"unknown architecture family {family!r} (known: {', '.join(spec.FAMILIES)})")
     task_recipe = getattr(info, "default_recipe", None)
     if task_recipe and family == info.default_family:
-        return fmt.Recipe.from_dict({**spec.FAMILIES[family].recipe, **dict(task_recipe)})
+        return fmt.Recipe.from_dict({**spec.FAMILIES[family].recipe.to_dict(), **dict(task_recipe)})
     return spec.FAMILIES[family].default_recipe
 
 

@@ -18,12 +18,13 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
+import numpy as np
+
+from ticketclient.checks import check_float, check_int, type_name
 from ticketclient.errors import SpecError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ticketclient.format import Recipe
+from ticketclient.recipe import Recipe
 
 #: Hard caps of a spec (a deployment can lower them with ``validation.Limits``).
 MAX_LAYERS = 256
@@ -163,14 +164,10 @@ class ArchSpec:
 
 
 def _count_true(array: Any) -> int:
-    import numpy as np
-
     return int(np.count_nonzero(np.asarray(array)))
 
 
 def _surviving_units(mask: Any) -> int:
-    import numpy as np
-
     m = np.asarray(mask).reshape(np.asarray(mask).shape[0], -1)
     return int(np.count_nonzero(m.any(axis=1)))
 
@@ -186,16 +183,15 @@ class FamilyInfo:
     title: str
     build: Callable[[dict[str, Any]], list[dict[str, Any]]]
     default_args: dict[str, Any]
-    recipe: dict[str, Any]
+    recipe: Recipe
     #: {"strategy": "layerwise" | "global", "rates": {"default"|"conv"|"linear"|"output": fraction}}
     default_pruning: dict[str, Any]
     description: str = ""
 
     @property
     def default_recipe(self) -> Recipe:
-        from ticketclient.format import Recipe
-
-        return Recipe.from_dict(self.recipe)
+        """The family's recipe (``recipe``; the name ``find`` and the docs use)."""
+        return self.recipe
 
     def layers(self, args: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return self.build({**self.default_args, **dict(args or {})})
@@ -278,18 +274,16 @@ def _lenet5(args: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _adam(lr: float, iterations: int, *, batch_size: int = 60, eval_every: int = 1000) -> dict[str, Any]:
-    return {"optimizer": "adam", "lr": lr, "momentum": 0.0, "betas": [0.9, 0.999], "weight_decay": 0.0,
-            "batch_size": batch_size, "iterations": iterations, "warmup_iterations": 0,
-            "lr_schedule": "constant", "milestones": [], "gamma": 0.1, "rewind_iteration": 0,
-            "eval_every": eval_every, "augment": "none"}
+def _adam(lr: float, iterations: int, *, batch_size: int = 60, eval_every: int = 1000) -> Recipe:
+    return Recipe(optimizer="adam", lr=lr, momentum=0.0, betas=(0.9, 0.999), weight_decay=0.0,
+                  batch_size=batch_size, iterations=iterations, warmup_iterations=0, lr_schedule="constant",
+                  milestones=(), gamma=0.1, rewind_iteration=0, eval_every=eval_every, augment="none")
 
 
-def _sgd(iterations: int, milestones: list[int], warmup: int) -> dict[str, Any]:
-    return {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "betas": [0.9, 0.999], "weight_decay": 1e-4,
-            "batch_size": 128, "iterations": iterations, "warmup_iterations": warmup,
-            "lr_schedule": "step", "milestones": milestones, "gamma": 0.1, "rewind_iteration": 0,
-            "eval_every": 2000, "augment": "flip-crop"}
+def _sgd(iterations: int, milestones: tuple[int, ...], warmup: int) -> Recipe:
+    return Recipe(optimizer="sgd", lr=0.1, momentum=0.9, betas=(0.9, 0.999), weight_decay=1e-4, batch_size=128,
+                  iterations=iterations, warmup_iterations=warmup, lr_schedule="step", milestones=milestones,
+                  gamma=0.1, rewind_iteration=0, eval_every=2000, augment="flip-crop")
 
 
 _LENET_PRUNING = {"strategy": "layerwise", "rates": {"default": 0.2, "output": 0.1}}
@@ -328,11 +322,11 @@ FAMILIES: dict[str, FamilyInfo] = {
         _adam(3e-4, 30_000), _conv_pruning(0.15),
         "conv 64, 64, pool, 128, 128, pool, 256, 256, pool; fc 256, 256, output"),
     **{name: FamilyInfo(
-        name, name.upper(), _vgg(plan), {}, _sgd(56_000, [28_000, 42_000], 10_000), _GLOBAL_PRUNING,
+        name, name.upper(), _vgg(plan), {}, _sgd(56_000, (28_000, 42_000), 10_000), _GLOBAL_PRUNING,
         "CIFAR VGG (open_lth): 3x3 conv+batchnorm+relu stacks, max pools, global average pool, output")
        for name, plan in _VGG_PLANS.items()},
     "resnet-20": FamilyInfo(
-        "resnet-20", "ResNet-20", _resnet(20), {"width": 16}, _sgd(30_000, [20_000, 25_000], 20_000),
+        "resnet-20", "ResNet-20", _resnet(20), {"width": 16}, _sgd(30_000, (20_000, 25_000), 20_000),
         _GLOBAL_PRUNING, "CIFAR ResNet-20 (open_lth): conv, 3 segments of 3 basic blocks, global pool, output"),
 }
 
@@ -344,51 +338,6 @@ def family_args_schema(name: str) -> dict[str, type]:
 
 
 # --- strict checking helpers -----------------------------------------------------------------------------
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def check_int(value: Any, where: str, *, low: int | None = None, high: int | None = None,
-              error: type[Exception] = SpecError) -> int:
-    """``value`` as an int: a JSON integer (not a bool, not a float), within [low, high]."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise error("wrong_type", where, f"expected an integer, got {_type_name(value)} ({value!r:.40})")
-    if low is not None and value < low:
-        raise error("out_of_range", where, f"must be at least {low}, got {value}")
-    if high is not None and value > high:
-        raise error("out_of_range", where, f"must be at most {high:,}, got {value:,}")
-    return int(value)
-
-
-def check_float(value: Any, where: str, *, low: float | None = None, high: float | None = None,
-                low_open: bool = False, error: type[Exception] = SpecError) -> float:
-    """``value`` as a float: a JSON number (int or float, not a bool), finite, within the bounds."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise error("wrong_type", where, f"expected a number, got {_type_name(value)} ({value!r:.40})")
-    value = float(value)
-    if not math.isfinite(value):
-        raise error("out_of_range", where, f"must be a finite number, got {value}")
-    if low is not None and (value < low or (low_open and value == low)):
-        raise error("out_of_range", where, f"must be {'greater than' if low_open else 'at least'} {low}, got {value}")
-    if high is not None and value > high:
-        raise error("out_of_range", where, f"must be at most {high}, got {value}")
-    return float(value)
 
 
 def _check_keys(obj: Mapping[str, Any], allowed: set[str] | Mapping[str, Any], where: str) -> None:
@@ -409,12 +358,12 @@ def architecture_layers(architecture: Any, where: str = "architecture") -> list[
     """
     if not isinstance(architecture, Mapping):
         raise SpecError("wrong_type", where, f"expected an object with 'family' or 'layers', got "
-                                             f"{_type_name(architecture)}")
+                                             f"{type_name(architecture)}")
     if "layers" in architecture:
         _check_keys(architecture, {"layers"}, where)
         layers = architecture["layers"]
         if not isinstance(layers, list):
-            raise SpecError("wrong_type", f"{where}.layers", f"expected a list of layers, got {_type_name(layers)}")
+            raise SpecError("wrong_type", f"{where}.layers", f"expected a list of layers, got {type_name(layers)}")
         if not layers:
             raise SpecError("empty_architecture", f"{where}.layers", "the layer list is empty")
         if len(layers) > MAX_LAYERS:
@@ -433,14 +382,14 @@ def architecture_layers(architecture: Any, where: str = "architecture") -> list[
     if args is None:
         args = {}
     if not isinstance(args, Mapping):
-        raise SpecError("wrong_type", f"{where}.args", f"expected an object, got {_type_name(args)}")
+        raise SpecError("wrong_type", f"{where}.args", f"expected an object, got {type_name(args)}")
     schema = family_args_schema(name)
     _check_keys(args, schema, f"{where}.args")
     if "hidden" in args:
         hidden = args["hidden"]
         if not isinstance(hidden, list):
             raise SpecError("wrong_type", f"{where}.args.hidden", f"expected a list of integers, got "
-                                                                 f"{_type_name(hidden)}")
+                                                                 f"{type_name(hidden)}")
         if len(hidden) > MAX_LAYERS // 2 - 2:
             raise SpecError("too_many_layers", f"{where}.args.hidden", f"{len(hidden)} hidden layers is too many")
         for j, h in enumerate(hidden):
@@ -511,7 +460,7 @@ def resolve(architecture: Mapping[str, Any], input_shape: tuple[int, ...] | list
 
 def _canonical_layer(layer: Any, at: str, num_classes: int) -> dict[str, Any]:
     if not isinstance(layer, Mapping):
-        raise SpecError("wrong_type", at, f"expected a layer object, got {_type_name(layer)}")
+        raise SpecError("wrong_type", at, f"expected a layer object, got {type_name(layer)}")
     kind = layer.get("type")
     if kind is None:
         raise SpecError("missing_field", f"{at}.type", "every layer needs a 'type'")
@@ -532,7 +481,7 @@ def _canonical_layer(layer: Any, at: str, num_classes: int) -> dict[str, Any]:
         f = f"{at}.{name}"
         if typ is bool:
             if not isinstance(value, bool):
-                raise SpecError("wrong_type", f, f"expected true or false, got {_type_name(value)}")
+                raise SpecError("wrong_type", f, f"expected true or false, got {type_name(value)}")
         elif typ is float:
             value = check_float(value, f, low=0.0, high=1.0)
             if value >= 1.0:
