@@ -2,8 +2,9 @@
 
 When an own verification is saved finished (by the verifier worker), after the transaction commits:
 its accuracy curves, its task's frontier image (wide and narrow) and the frontier chart's spec go into
-the file storage under the digest of their data (see plots.stored_plot). Failures are logged,
-never raised: drawing is a convenience, and the pages draw on a miss.
+the file storage under the digest of their data (see plots.stored_plot), and so does the Hub protocol's
+``verification.json`` (registry.hub.documents, with its sha256 and size in the cache). Failures are logged,
+never raised: drawing is a convenience, and the pages draw (and the Hub builds the document) on a miss.
 """
 
 from __future__ import annotations
@@ -40,11 +41,32 @@ def render_after_verification(verification_id: int) -> None:
         views.frontier_spec_for(task, key=key)
 
 
+def store_document_after_verification(verification_id: int) -> None:
+    """Build and store the Hub's ``verification.json`` of a finished own verification (registry.hub.documents):
+    written again on every save of the finished record, so the stored bytes follow what was saved last."""
+    from django.db.models import Prefetch
+
+    from registry.hub.documents import store_verification_document
+    from registry.verifications.models import Verification, VerificationRun
+
+    verification = (
+        Verification.objects.select_related("revision__ticket")
+        .prefetch_related(Prefetch("runs", queryset=VerificationRun.objects.defer("curve")))
+        .filter(pk=verification_id, kind=Verification.Kind.OWN).first()
+    )
+    if verification is not None and verification.finished:
+        store_verification_document(verification.revision, verification)
+
+
 def _on_verification_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
     if not instance.finished or kwargs.get("raw"):
         return
 
     def draw() -> None:
+        try:
+            store_document_after_verification(instance.pk)
+        except Exception:  # noqa: BLE001 - never fail the verifier for a file the Hub builds on a miss too
+            logger.exception("storing the verification document of verification %s failed", instance.pk)
         try:
             render_after_verification(instance.pk)
         except Exception:  # noqa: BLE001 - never fail the verifier for a picture

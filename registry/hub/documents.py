@@ -1,0 +1,208 @@
+"""The files the Hub protocol generates for a revision: ``verification.json`` and the model card ``README.md``.
+
+``verification.json`` (the finished own verification: policy, decision, runs, seeds) is built **once per
+finished verification** and kept in the file storage under :func:`document_key` (the verification's id and a
+digest of what the bytes depend on that may still be written after it finished: its finish time and the
+revision's verified accuracy). It is written when the verification finishes (registry.catalog.signals, next to
+the plots) and, for records that finished before that existed, on the first request that needs it. Its
+sha256 and size (the listing's ``siblings``, the resolve ``ETag``) are kept in Django's cache (Redis in
+production) under the same key; on a cache miss they are read back from the stored bytes, never rebuilt. No
+database column holds them, so no migration.
+
+The model card is registry.catalog.modelcard's (cached per verification and registry address).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TypedDict
+
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from registry.catalog.modelcard import CARD_FILE, cached_model_cards, model_card
+from registry.hub.selectors import HubFile, finished_verifications, stored_files, with_runs
+from registry.tickets.models import Revision
+from registry.verifications.models import Verification
+
+VERIFICATION_FILE = "verification.json"
+#: Bump when the document's layout changes: every document is then built afresh under a new key.
+DOCUMENT_VERSION = 1
+DOCUMENT_CACHE_SECONDS = 30 * 24 * 3600
+#: Verification statuses whose revision also gets a model card.
+CARD_STATUSES = frozenset({Verification.Status.VERIFIED, Verification.Status.REJECTED})
+
+
+class _Meta(TypedDict):
+    key: str
+    sha256: str
+    size: int
+
+
+def iso(dt: datetime | None) -> str | None:
+    """A time as the Hub writes it (UTC, milliseconds, ``Z``)."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+# --- verification.json --------------------------------------------------------------------------------
+
+
+def build_verification_document(revision: Revision, verification: Verification) -> bytes:
+    """The finished own verification of ``revision`` as canonical JSON bytes (reads its runs)."""
+    runs = [
+        {
+            "role": run.role, "seed": run.seed, "data_seed": run.data_seed, "control_seed": run.control_seed,
+            "final_test_accuracy": run.final_test_accuracy,
+            "final_val_accuracy": run.final_val_accuracy, "early_stop_iteration": run.early_stop_iteration,
+            "early_stop_test_accuracy": run.early_stop_test_accuracy, "iterations": run.iterations,
+            "density": run.density, "device": run.device, "engine": run.engine, "wall_time_s": run.wall_time_s,
+        }
+        for run in sorted(verification.runs.all(), key=lambda r: (r.role, r.seed))
+    ]
+    document = {
+        "format": "lottery-ticket-verification/v1",
+        "ticket": revision.ticket.name,
+        "commit": revision.commit,
+        "task": verification.task,
+        "status": verification.status,
+        "verified": verification.status == Verification.Status.VERIFIED,
+        "outcome": verification.outcome,
+        "winning": verification.winning,
+        "matching": verification.matching,
+        "beats_controls": verification.beats_controls,
+        "seeds": verification.seeds,
+        "reason": verification.reason,
+        "verified_accuracy": revision.verified_accuracy,
+        "claimed_accuracy": verification.claimed_accuracy,
+        "claimed_density": verification.claimed_density,
+        "measured_density": verification.measured_density,
+        "policy": verification.policy,
+        "decision": verification.decision,
+        "runs": runs,
+        "device": verification.device,
+        "engine": verification.engine,
+        "finished_at": iso(verification.finished_at),
+    }
+    return json.dumps(document, sort_keys=True, indent=1).encode()
+
+
+def document_key(revision: Revision, verification: Verification) -> str:
+    """Where the document of ``verification`` is stored: a new key whenever its bytes may change."""
+    version = f"{iso(verification.finished_at)}|{revision.verified_accuracy!r}|{revision.commit}"
+    digest = hashlib.sha256(version.encode()).hexdigest()[:16]
+    return f"hub/verifications/v{DOCUMENT_VERSION}/{verification.pk}-{digest}.json"
+
+
+def _cache_key(storage_key: str) -> str:
+    return f"hub:document:{storage_key}"
+
+
+def _file(meta: _Meta) -> HubFile:
+    return HubFile(VERIFICATION_FILE, meta["sha256"], meta["size"], storage_key=meta["key"])
+
+
+def _meta(key: str, content: bytes) -> _Meta:
+    return {"key": key, "sha256": hashlib.sha256(content).hexdigest(), "size": len(content)}
+
+
+def store_verification_document(revision: Revision, verification: Verification) -> HubFile:
+    """Build the document (reading the runs if not loaded), write it to the storage (over an older copy
+    under the same key) and cache its sha256 and size."""
+    return _store(revision, verification, build_verification_document(revision, verification))
+
+
+def _store(revision: Revision, verification: Verification, content: bytes) -> HubFile:
+    key = document_key(revision, verification)
+    if default_storage.exists(key):
+        default_storage.delete(key)
+    meta = _meta(default_storage.save(key, ContentFile(content)), content)
+    cache.set(_cache_key(key), meta, DOCUMENT_CACHE_SECONDS)
+    return _file(meta)
+
+
+def _read_stored(key: str) -> bytes | None:
+    try:
+        with default_storage.open(key, "rb") as handle:
+            content: bytes = handle.read()
+    except (FileNotFoundError, OSError):
+        return None
+    return content
+
+
+def verification_documents(pairs: Sequence[tuple[Revision, Verification]]) -> dict[int, HubFile]:
+    """The ``verification.json`` of each (revision, finished verification), by verification id: the cached
+    sha256 and size (one cache round trip for all); on a miss the stored bytes' (read, not rebuilt); for a
+    verification with no stored document yet, built and stored now (all their runs in one query)."""
+    keys = {_cache_key(document_key(r, v)): (r, v) for r, v in pairs}
+    found: dict[int, HubFile] = {}
+    for ckey, meta in cache.get_many(list(keys)).items():
+        found[keys[ckey][1].pk] = _file(meta)
+    missing: list[tuple[Revision, Verification]] = []
+    for ckey, (revision, verification) in keys.items():
+        if verification.pk in found:
+            continue
+        key = document_key(revision, verification)
+        content = _read_stored(key)
+        if content is None:
+            missing.append((revision, verification))
+            continue
+        meta = _meta(key, content)
+        cache.set(ckey, meta, DOCUMENT_CACHE_SECONDS)
+        found[verification.pk] = _file(meta)
+    with_runs(v for _, v in missing)
+    for revision, verification in missing:
+        found[verification.pk] = store_verification_document(revision, verification)
+    return found
+
+
+def document_content(revision: Revision, verification: Verification, stored: HubFile) -> bytes:
+    """The bytes of a listed ``verification.json`` (rebuilt and stored again if the storage lost them)."""
+    content = _read_stored(stored.storage_key or document_key(revision, verification))
+    if content is None:
+        with_runs([verification])
+        content = build_verification_document(revision, verification)
+        _store(revision, verification, content)
+    return content
+
+
+# --- every generated file -----------------------------------------------------------------------------
+
+
+def generated_files(pairs: Sequence[tuple[Revision, Verification]], *, base: str | None) -> dict[int, list[HubFile]]:
+    """The generated files of each (revision, its finished own verification), by revision id:
+    ``verification.json`` and, for a verified or rejected one when ``base`` (the registry's address) is given,
+    the model card. A fixed number of queries and cache round trips for any number of revisions."""
+    documents = verification_documents(pairs)
+    files: dict[int, list[HubFile]] = {r.pk: [documents[v.pk]] for r, v in pairs}
+    if base is None:
+        return files
+    carded = [(r, v) for r, v in pairs if v.status in CARD_STATUSES]
+    cards = cached_model_cards([v for _, v in carded], base_url=base)
+    with_runs(v for _, v in carded if v.pk not in cards)  # a card built on a miss reads the runs
+    for revision, verification in carded:
+        card = cards.get(verification.pk) or model_card(revision, verification, base_url=base)
+        files[revision.pk].append(HubFile(CARD_FILE, hashlib.sha256(card).hexdigest(), len(card), card))
+    return files
+
+
+def files_of(revisions: Sequence[Revision], *, base: str | None) -> dict[int, list[HubFile]]:
+    """Every file the protocol serves for each revision, sorted by path, by revision id: the stored ones and
+    the generated ones (the model card only when ``base``, the registry's address, is given). Three queries
+    (files, verifications, and runs only for documents or cards built on a miss)."""
+    files = stored_files(revisions)
+    verifications = finished_verifications(revisions)
+    pairs = [(r, verifications[r.pk]) for r in revisions if r.pk in verifications]
+    for pk, generated in generated_files(pairs, base=base).items():
+        files[pk] += generated
+    return {pk: sorted(found, key=lambda f: f.path) for pk, found in files.items()}
+
+
+def revision_files(revision: Revision, base: str | None = None) -> list[HubFile]:
+    """Every file the protocol serves for ``revision`` (see :func:`files_of`)."""
+    return files_of([revision], base=base)[revision.pk]
