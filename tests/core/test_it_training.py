@@ -158,17 +158,17 @@ def test_the_schedule_reaches_the_optimizer(mnist1d, arch):
     model = _model(arch)
     lrs = []
     r = recipe(optimizer="sgd", lr=0.1, momentum=0.9, iterations=20, lr_schedule="step", milestones=[10], gamma=0.5)
-    orig = torch.optim.SGD.step
+    orig = training.FlatOptimizer.step
 
     def spy(self, *a, **k):
         lrs.append(self.param_groups[0]["lr"])
         return orig(self, *a, **k)
 
-    torch.optim.SGD.step = spy
+    training.FlatOptimizer.step = spy
     try:
         training.train(model, None, mnist1d, r, seed=0, progress=False)
     finally:
-        torch.optim.SGD.step = orig
+        training.FlatOptimizer.step = orig
     assert lrs == [pytest.approx(0.1)] * 10 + [pytest.approx(0.05)] * 10
 
 

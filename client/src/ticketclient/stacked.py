@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,9 @@ import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
 from ticketclient import models, training
+from ticketclient.data import TaskData
+from ticketclient.format import Recipe
+from ticketclient.spec import ArchSpec
 
 UNSUPPORTED_LAYERS = {"batchnorm1d", "batchnorm2d", "dropout", "residual"}
 #: Examples per evaluation chunk (bounds memory: runs x chunk x classes logits).
@@ -70,74 +73,108 @@ RECIPE_FIELDS = ("optimizer", "lr", "momentum", "betas", "weight_decay", "batch_
                  "augment")
 
 
-def unsupported_reason(arch: Any, recipe: Any = None) -> str | None:
+def unsupported_reason(arch: ArchSpec, recipe: Recipe | None = None) -> str | None:
     """Why ``arch`` trained with ``recipe`` cannot be stacked exactly, or None when it can."""
     layers = sorted(_layer_types(arch) & UNSUPPORTED_LAYERS)
     if layers:
         return f"layers {layers} are not supported by stacked training"
     if recipe is None:
         return None
-    if dataclasses.is_dataclass(recipe):
-        unknown = sorted({f.name for f in dataclasses.fields(recipe)} - set(RECIPE_FIELDS))
-        if unknown:
-            return f"recipe fields {unknown} are not implemented by stacked training"
-    checks = (("optimizer", str(getattr(recipe, "optimizer", "adam")).lower(), SUPPORTED_OPTIMIZERS),
-              ("lr_schedule", str(getattr(recipe, "lr_schedule", "constant") or "constant"), SUPPORTED_SCHEDULES),
-              ("augment", str(getattr(recipe, "augment", "none") or "none").lower().replace("_", "-"),
-               SUPPORTED_AUGMENTS))
+    unknown = sorted({f.name for f in dataclasses.fields(recipe)} - set(RECIPE_FIELDS))
+    if unknown:
+        return f"recipe fields {unknown} are not implemented by stacked training"
+    checks = (("optimizer", recipe.optimizer.lower(), SUPPORTED_OPTIMIZERS),
+              ("lr_schedule", recipe.lr_schedule, SUPPORTED_SCHEDULES),
+              ("augment", recipe.augment.lower().replace("_", "-"), SUPPORTED_AUGMENTS))
     for name, value, allowed in checks:
         if value not in allowed:
             return f"recipe {name} {value!r} is not supported by stacked training"
     return None
 
 
-def supports(arch: Any, recipe: Any = None) -> bool:
+def supports(arch: ArchSpec, recipe: Recipe | None = None) -> bool:
     """True when ``arch`` trained with ``recipe`` (when given) is reproduced exactly by stacked training."""
     return unsupported_reason(arch, recipe) is None
 
 
-def is_mlp(arch: Any) -> bool:
+def is_mlp(arch: ArchSpec) -> bool:
     """True when ``arch`` is only flatten, linear and relu layers (the fast path of the stacked engine)."""
     return all(layer.get("type") in ("flatten", "linear", "relu") for layer in arch.layers)
 
 
-def _mlp_forward(layers: Sequence[dict[str, Any]], params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """Stacked MLP: ``x`` [K, B, ...] through K sets of weights [K, out, in] -> logits [K, B, classes].
+def _mlp_forward(layers: Sequence[Mapping[str, Any]], params: Mapping[str, torch.Tensor], x: torch.Tensor,
+                 ) -> torch.Tensor:
+    """Stacked MLP: ``x`` [K, B, ...] through K sets of weights [K, out, in] -> logits [K, classes, B].
 
     Computed feature-major (activations [K, features, B], ``W @ h``): the backward matrix product then gives
     each weight's gradient in the weight's own [K, out, in] layout. Batch-major (``h @ W^T``) gives it as a
     transposed view that autograd copies into the parameter's layout at every step (measured 35% of a
-    LeNet-300-100 job). Callers use this path only when the input is flat or the first layer is a flatten.
+    LeNet-300-100 job). The logits stay feature-major (class dimension 1, as ``F.cross_entropy`` takes
+    them): transposing them back cost a copy and a slower softmax, 0.1 ms a step. Callers use this path only
+    when the input is flat or the first layer is a flatten.
     """
     k, b = x.shape[0], x.shape[1]
     h = x.reshape(k, b, -1).transpose(1, 2)
+    owned = False  # h is a product of ours (relu may overwrite it), not the caller's input
     for i, layer in enumerate(layers):
         kind = layer["type"]
         if kind == "linear":
             weight = params[f"layers.{i}.weight"]
             bias = params.get(f"layers.{i}.bias")
             h = torch.baddbmm(bias.unsqueeze(2), weight, h) if bias is not None else torch.bmm(weight, h)
+            owned = True
         elif kind == "relu":
-            h = torch.relu(h)
+            h = torch.relu_(h) if owned else torch.relu(h)
         elif kind != "flatten":  # pragma: no cover - is_mlp() guards
             raise ValueError(f"layer type {kind!r} is not part of the MLP fast path")
-    return h.transpose(1, 2)
+    return h
 
 
-def _layer_types(arch: Any) -> set[str]:
-    return {layer.get("type") for layer in arch.layers}
+def _layer_types(arch: ArchSpec) -> set[str]:
+    return {str(layer.get("type")) for layer in arch.layers}
+
+
+#: ``forward(params, buffers, x)``: ``x`` [K, B, ...] (or [B, ...] shared by every run) -> logits [K, C, B].
+Forward = Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
+
+
+def _forwards(arch: ArchSpec, template: torch.nn.Module, k: int, flat_input: bool) -> tuple[Forward, Forward]:
+    """(forward of K batches, forward of one batch shared by the K runs), both giving logits [K, C, B]."""
+    if is_mlp(arch) and (flat_input or arch.layers[0].get("type") == "flatten"):
+        # Batched matrix products written out: the same function as vmap of the module, with less overhead.
+        def forward(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+            return _mlp_forward(arch.layers, p, x)
+
+        def forward_shared(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+            return _mlp_forward(arch.layers, p, x.unsqueeze(0).expand(k, *x.shape))
+
+        return forward, forward_shared
+
+    def call(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = functional_call(template, (p, b), (x,))
+        return out
+
+    each, shared = vmap(call, in_dims=(0, 0, 0)), vmap(call, in_dims=(0, 0, None))
+
+    def forward_vmap(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        return each(p, b, x).transpose(1, 2)
+
+    def forward_vmap_shared(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        return shared(p, b, x).transpose(1, 2)
+
+    return forward_vmap, forward_vmap_shared
 
 
 def train_stacked(
-    arch: Any,
+    arch: ArchSpec,
     runs: Sequence[StackedRun],
-    data: Any,
-    recipe: Any,
+    data: TaskData,
+    recipe: Recipe,
     *,
     device: str | torch.device | None = None,
     on_eval: Callable[[int, dict[str, Any]], None] | None = None,
     return_state: bool = False,
-) -> list[Any]:
+) -> list[training.TrainResult]:
     """Train ``runs`` together; returns one ``training.TrainResult`` per run, in order.
 
     ``on_eval(run_index, point)`` is called at every evaluation of every run, with the same point dict as
@@ -151,16 +188,16 @@ def train_stacked(
         raise ValueError(f"{reason}; use ticketclient.training.train")
     dev = torch.device(device) if device is not None else training.default_device()
     started = time.perf_counter()
-    k = len(runs)
+    k, b, iterations = len(runs), int(recipe.batch_size), int(recipe.iterations)
 
     replicas = []
     for run in runs:
         module = models.build_model(arch)
         models.load_tensors(module, run.init)
         replicas.append(module)
-    params, buffers = stack_module_state(replicas)
-    params = {n: p.detach().to(dev).requires_grad_(True) for n, p in params.items()}
-    buffers = {n: b.to(dev) for n, b in buffers.items()}
+    stacked_params, stacked_buffers = stack_module_state(replicas)  # type: ignore[no-untyped-call]
+    params = {n: p.detach().to(dev).requires_grad_(True) for n, p in stacked_params.items()}
+    buffers = {n: t.to(dev) for n, t in stacked_buffers.items()}
     # Float masks (1 = kept) in the parameters' dtype, as in training.train.
     masks = {
         name: torch.stack([torch.as_tensor(np.asarray(r.mask[name], dtype=bool)) for r in runs]).to(
@@ -169,22 +206,10 @@ def train_stacked(
     }
     masked_params = [params[name] for name in masks]
     mask_values = list(masks.values())
+    training.apply_masks(masked_params, mask_values)
     template = models.build_model(arch).to("meta")
     template.train()
-    with torch.no_grad():
-        if masked_params:
-            torch._foreach_mul_(masked_params, mask_values)
-
-    if is_mlp(arch) and (np.ndim(data.x_train) == 2 or arch.layers[0].get("type") == "flatten"):
-        # Batched matrix products written out: the same function as vmap of the module, with less overhead.
-        def forward(p, b, x):
-            return _mlp_forward(arch.layers, p, x)
-
-        def forward_shared(p, b, x):
-            return _mlp_forward(arch.layers, p, x.unsqueeze(0).expand(k, *x.shape))
-    else:
-        forward = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)), in_dims=(0, 0, 0))
-        forward_shared = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)), in_dims=(0, 0, None))
+    forward, forward_shared = _forwards(arch, template, k, np.ndim(data.x_train) == 2)
 
     x_train, y_train = _tensor(data.x_train, dev), _tensor(data.y_train, dev, torch.long)
     splits = {
@@ -192,11 +217,11 @@ def train_stacked(
         "test": (_tensor(data.x_test, dev), _tensor(data.y_test, dev, torch.long)),
     }
     optimizer = training.MaskedOptimizer(list(params.values()), masked_params, mask_values, recipe)
-    augmenters = [training._augmenter(getattr(recipe, "augment", "none"), r.seed) for r in runs]
+    augmenters = [training._augmenter(recipe.augment, r.seed) for r in runs]
     augment = None if all(a is None for a in augmenters) else augmenters
-    orders = torch.stack(
-        [training.batch_order(len(y_train), recipe.batch_size, recipe.iterations, r.seed) for r in runs]
-    ).to(dev)
+    # orders[it] is iteration it's batch of every run, [K, B], contiguous (one index_select per split a step).
+    orders = torch.stack([training.batch_order(len(y_train), b, iterations, r.seed).view(iterations, b)
+                          for r in runs], dim=1).to(dev)
     curves: list[list[dict[str, Any]]] = [[] for _ in runs]
 
     def evaluate(iteration: int) -> None:
@@ -213,26 +238,24 @@ def train_stacked(
             if on_eval is not None:
                 on_eval(i, point)
 
-    b = recipe.batch_size
-    for it in range(recipe.iterations):
+    group = optimizer.param_groups[0]
+    for it in range(iterations):
         if training.is_eval_iteration(it, recipe):
             evaluate(it)
-        lr = training.learning_rate(recipe, it)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        idx = orders[:, it * b:(it + 1) * b]
-        xb = x_train[idx]
+        group["lr"] = training.learning_rate(recipe, it)
+        idx = orders[it].view(-1)
+        xb = x_train.index_select(0, idx).view(k, b, *x_train.shape[1:])
+        yb = y_train.index_select(0, idx).view(k, b)
         if augment is not None:  # each run's own draws, on its own batch, as training.train does
-            xb = torch.stack([aug(xb[i]) for i, aug in enumerate(augment)])
-        logits = forward(params, buffers, xb)
-        losses = F.cross_entropy(logits.flatten(0, 1), y_train[idx].flatten(), reduction="none").view(k, b)
+            xb = torch.stack([aug(xb[i]) for i, aug in enumerate(augment) if aug is not None])
+        losses = F.cross_entropy(forward(params, buffers, xb), yb, reduction="none")  # [K, B]
         optimizer.zero_grad()
-        losses.mean(dim=1).sum().backward()
+        torch.autograd.backward(losses.mean(dim=1).sum())
         optimizer.step()
-    evaluate(recipe.iterations)
+    evaluate(iterations)
 
     wall = time.perf_counter() - started
-    results = [training.result_from_curve(curve, iterations=recipe.iterations, wall_time_s=wall, device=str(dev),
+    results = [training.result_from_curve(curve, iterations=iterations, wall_time_s=wall, device=str(dev),
                                           seed=run.seed)
                for curve, run in zip(curves, runs, strict=True)]
     if return_state:
@@ -245,17 +268,17 @@ def _tensor(array: Any, device: torch.device, dtype: torch.dtype = torch.float32
     return torch.as_tensor(np.asarray(array), dtype=dtype, device=device)
 
 
-def _evaluate(forward_shared, params, buffers, x: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def _evaluate(forward_shared: Forward, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
+              x: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Per run: mean cross-entropy and accuracy over one split."""
     k = next(iter(params.values())).shape[0]
     loss_sum = torch.zeros(k, dtype=torch.float64, device=x.device)
     correct = torch.zeros(k, dtype=torch.int64, device=x.device)
     for start in range(0, len(y), EVAL_CHUNK):
         xb, yb = x[start:start + EVAL_CHUNK], y[start:start + EVAL_CHUNK]
-        logits = forward_shared(params, buffers, xb)  # [K, n, C]
-        _, n, c = logits.shape
-        losses = F.cross_entropy(logits.reshape(k * n, c), yb.repeat(k), reduction="none").view(k, n)
+        logits = forward_shared(params, buffers, xb)  # [K, C, n]
+        losses = F.cross_entropy(logits, yb.expand(k, len(yb)), reduction="none")  # [K, n]
         loss_sum += losses.sum(1).double()
-        correct += (logits.argmax(-1) == yb).sum(1)
+        correct += (logits.argmax(1) == yb).sum(1)
     n_total = max(1, len(y))
     return (loss_sum / n_total).cpu().numpy(), (correct.double() / n_total).cpu().numpy()

@@ -11,13 +11,15 @@ with this same function, and :mod:`ticketclient.stacked` reuses its helpers):
   ``warmup(t) = min(1, (t + 1) / warmup_iterations)`` (1 without warmup) and ``schedule`` is ``constant``
   (1), ``step`` (``gamma ** #milestones <= t``) or ``cosine`` (``(1 + cos(pi * u)) / 2`` with
   ``u = (t - W) / (T - W)`` after the ``W`` warmup iterations, reaching 0 at ``T = iterations``).
-* **Optimizer** (:func:`make_optimizer`): ``sgd`` (momentum, weight decay) or ``adam`` (betas, weight decay).
-* **Mask.** The mask is multiplied into the weights before the first step, gradients of pruned weights
-  are zeroed at every step, and the optimizer holds only the surviving weights (:class:`MaskedOptimizer`:
-  its state is one entry per kept weight), so pruned weights are never written and stay exactly zero at
-  every iteration. The update of a kept weight is the optimizer's update, element by element, exactly as if
-  the optimizer ran over the whole tensor with the pruned gradients zeroed (that is the same arithmetic:
-  SGD and Adam are element-wise); it only skips the ~97% of the state that would stay zero at 3% density.
+* **Optimizer**: ``sgd`` (momentum, weight decay) or ``adam`` (betas, weight decay), torch.optim's arithmetic
+  written out (:class:`FlatOptimizer`; bit for bit :func:`make_optimizer`, stock ``torch.optim``).
+* **Mask.** The mask is multiplied into the weights before the first step, the optimizer holds only the
+  surviving weights (:class:`MaskedOptimizer`: its state is one entry per kept weight) and reads only their
+  gradients (the pruned entries of ``.grad`` are zeroed after the last step), so pruned weights are never
+  written and stay exactly zero at every iteration. The update of a kept weight is the optimizer's update,
+  element by element, exactly as if the optimizer ran over the whole tensor with the pruned gradients
+  zeroed (that is the same arithmetic: SGD and Adam are element-wise); it only skips the ~97% of the state
+  that would stay zero at 3% density.
 * **Evaluation** at iteration 0 and every ``eval_every`` iterations (before that iteration's step), and
   after the last step, on the validation and test splits (model in eval mode): mean cross-entropy and
   accuracy. The early-stop iteration is the evaluated iteration with the lowest validation loss (the
@@ -49,6 +51,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 import ticketclient
+from ticketclient.data import TaskData
+from ticketclient.format import Recipe
 
 #: Examples per forward pass when evaluating a split (bounds memory on big splits).
 EVAL_CHUNK = 2048
@@ -58,6 +62,8 @@ AUGMENT_SEED_OFFSET = 7_919
 CROP_PADDING = 4
 #: Environment variable overriding the number of torch threads on the CPU (see :func:`cpu_threads`).
 TORCH_THREADS_ENV = "TICKETHUB_TORCH_THREADS"
+#: Adam's epsilon (torch.optim.Adam's default; the format has no field for it).
+ADAM_EPS = 1e-8
 
 EvalCallback = Callable[[dict[str, Any]], None]
 
@@ -99,8 +105,8 @@ def library_versions() -> dict[str, str]:
 def train(
     model: nn.Module,
     mask: Mapping[str, Any] | None,
-    data: Any,
-    recipe: Any,
+    data: TaskData,
+    recipe: Recipe,
     *,
     seed: int,
     device: str | torch.device | None = None,
@@ -139,10 +145,8 @@ def train(
         "test": (_as_tensor(data.x_test, dev), _as_tensor(data.y_test, dev, torch.long)),
     }
     order = batch_order(len(y_train), batch, iterations, seed).to(dev)
-    augment = _augmenter(getattr(recipe, "augment", "none"), seed)
-    if masked_params:
-        with torch.no_grad():
-            torch._foreach_mul_(masked_params, mask_values)
+    augment = _augmenter(recipe.augment, seed)
+    apply_masks(masked_params, mask_values)
     optimizer = MaskedOptimizer(list(params.values()), masked_params, mask_values, recipe)
 
     curve: list[dict[str, Any]] = []
@@ -179,9 +183,10 @@ def train(
             loss = F.cross_entropy(model(xb), yb)
 
             optimizer.zero_grad()
-            loss.backward()
+            torch.autograd.backward(loss)
             optimizer.step()
             bar.update(1)
+        optimizer.mask_gradients()
 
         if snapshot_iteration is not None and snapshot_iteration == iterations:
             snapshot = _numpy_state(model)
@@ -197,39 +202,137 @@ def train(
 # --- the pieces the loop (and the stacked engine) uses ------------------------------------------------------
 
 
+class FlatOptimizer:
+    """The recipe's optimizer written out over flat vectors: torch.optim's arithmetic, op for op, without its
+    ``Optimizer.step`` machinery (hooks, profiler records, grouping by device and dtype: ~0.5 ms a step, more
+    than the arithmetic on a verification's few thousand kept weights).
+
+    ``adam`` is ``torch.optim.Adam(foreach=True)``: ``lerp_`` of the first moment, ``mul_`` then ``addcmul_`` of
+    the second, bias corrections as Python floats (``1 - beta ** step`` with ``step`` a float), ``sqrt``,
+    ``div_``, ``add_(eps)``, ``addcdiv_`` with ``value = (lr / bias_correction1) * -1``; weight decay is
+    ``grad.add(param, alpha=weight_decay)``. ``sgd`` is ``torch.optim.SGD(foreach=True)``: weight decay the
+    same, the momentum buffer a clone of the first gradient, then ``mul_(momentum).add_(grad, alpha=1)``, and
+    ``param.add_(buffer, alpha=-lr)``. On a CPU torch's foreach ops are these same per-tensor ops, so the
+    results are bit for bit those of :func:`make_optimizer` (tests/core/test_it_training.py checks hundreds of
+    steps of each). ``param_groups`` (one group; the loop sets its ``lr`` every iteration) and ``state`` (per
+    vector: ``exp_avg``/``exp_avg_sq`` or ``momentum_buffer``) are shaped like torch.optim's.
+    """
+
+    def __init__(self, vectors: Sequence[torch.Tensor], recipe: Recipe) -> None:
+        self.kind = recipe.optimizer.lower()
+        if self.kind not in ("sgd", "adam"):
+            raise ValueError(f"unknown optimizer {recipe.optimizer!r} (expected sgd or adam)")
+        group: dict[str, Any] = {"params": list(vectors), "lr": float(recipe.lr),
+                                 "weight_decay": float(recipe.weight_decay)}
+        if self.kind == "adam":
+            group.update(betas=(float(recipe.betas[0]), float(recipe.betas[1])), eps=ADAM_EPS)
+        else:
+            group.update(momentum=float(recipe.momentum), dampening=0.0)
+        self.param_groups: list[dict[str, Any]] = [group]
+        self.state: dict[torch.Tensor, dict[str, torch.Tensor]] = {v: {} for v in group["params"]}
+        self.steps = 0
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One update of every vector from its ``.grad``."""
+        self.steps += 1
+        group = self.param_groups[0]
+        if self.kind == "adam":
+            self._adam(group)
+        else:
+            self._sgd(group)
+
+    def _adam(self, group: dict[str, Any]) -> None:
+        beta1, beta2 = group["betas"]
+        lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
+        step = float(self.steps)
+        bias_correction1 = 1 - beta1 ** step
+        bias_correction2 = 1 - beta2 ** step
+        step_size = (lr / bias_correction1) * -1
+        bias_correction2_sqrt = bias_correction2 ** 0.5
+        for param in group["params"]:
+            grad = _grad_of(param)
+            state = self.state[param]
+            if not state:
+                state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+            if weight_decay != 0:
+                grad = grad.add(param, alpha=weight_decay)
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2)
+            exp_avg_sq.addcmul_(grad, grad, value=1 - beta2)
+            denom = exp_avg_sq.sqrt()
+            denom.div_(bias_correction2_sqrt)
+            denom.add_(eps)
+            param.addcdiv_(exp_avg, denom, value=step_size)
+
+    def _sgd(self, group: dict[str, Any]) -> None:
+        lr, weight_decay = float(group["lr"]), float(group["weight_decay"])
+        momentum, dampening = float(group["momentum"]), float(group["dampening"])
+        for param in group["params"]:
+            grad = _grad_of(param)
+            if weight_decay != 0:
+                grad = grad.add(param, alpha=weight_decay)
+            if momentum != 0:
+                state = self.state[param]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = grad.detach().clone()
+                else:
+                    state["momentum_buffer"].mul_(momentum).add_(grad, alpha=1 - dampening)
+                grad = state["momentum_buffer"]
+            param.add_(grad, alpha=-lr)
+
+
+def _grad_of(param: torch.Tensor) -> torch.Tensor:
+    if param.grad is None:
+        raise RuntimeError("the optimizer's vector has no gradient")
+    return param.grad
+
+
+@dataclass
+class _Part:
+    """One parameter's place in a flat vector: its kept flat indices (None: all of it), its slices."""
+
+    param: torch.Tensor
+    index: torch.Tensor | None
+    value: torch.Tensor
+    grad: torch.Tensor
+
+
 class MaskedOptimizer:
-    """The recipe's optimizer (:func:`make_optimizer`) over the *surviving* weights of the masked parameters.
+    """The recipe's optimizer (:class:`FlatOptimizer`) over the *surviving* weights of the masked parameters.
 
     The optimizer sees one flat vector (per dtype and device): the kept entries of every masked parameter
     ``p`` (mask ``m``, same shape, 1 = kept), ``p.flatten()[flat indices of m]``, followed by every unmasked
-    parameter (biases, batch norm) whole. :meth:`step` zeroes the pruned entries of ``p.grad``, gathers the
-    kept gradients into the vector's gradient, runs the optimizer, and writes the vector back into the
-    parameters (masked ones at the kept positions only). Pruned entries are never written, so they stay
-    exactly zero (the caller multiplies the mask into the weights once, before the first step), and the
-    optimizer's state (Adam's ``exp_avg``/``exp_avg_sq``, SGD's momentum) exists only for kept weights.
-    SGD and Adam are element-wise, so this is the same arithmetic, value for value, as stock
-    ``torch.optim`` over the whole tensors with zeroed pruned gradients (tests check bit equality), without
-    the ~97% of the state that stays zero at 3% density (``sqrt`` of exact zeros is slow on some CPUs) and
-    with one tensor per optimizer call instead of one per parameter (bench/RESULTS.md). The training loop
-    and the stacked engine (parameters ``[K, ...]``, masks ``[K, ...]``) both use it. Every parameter must
-    receive a gradient at every step (true of every whitelisted architecture); one without is an error.
+    parameter (biases, batch norm) whole. :meth:`step` gathers the kept entries of ``p.grad`` into the
+    vector's gradient, runs the optimizer, and writes the vector back into the parameters (masked ones at
+    the kept positions only). Pruned entries are never read nor written, so they stay exactly zero (the
+    caller multiplies the mask into the weights once, before the first step), and the optimizer's state
+    (Adam's ``exp_avg``/``exp_avg_sq``, SGD's momentum) exists only for kept weights. SGD and Adam are
+    element-wise, so this is the same arithmetic, value for value, as stock ``torch.optim`` over the whole
+    tensors with zeroed pruned gradients (tests check bit equality), without the ~97% of the state that
+    stays zero at 3% density (``sqrt`` of exact zeros is slow on some CPUs) and with one tensor per
+    optimizer call instead of one per parameter (bench/RESULTS.md). :meth:`mask_gradients` zeroes the pruned
+    entries of the parameters' ``.grad`` (the training loop calls it after the last step). The training
+    loop and the stacked engine (parameters ``[K, ...]``, masks ``[K, ...]``) both use it. Every parameter
+    must receive a gradient at every step (true of every whitelisted architecture); one without is an error.
     """
 
     def __init__(self, params: Sequence[torch.Tensor], masked_params: Sequence[torch.Tensor],
-                 mask_values: Sequence[torch.Tensor], recipe: Any) -> None:
+                 mask_values: Sequence[torch.Tensor], recipe: Recipe) -> None:
         self.params = list(params)
         # An all-ones mask (the dense parent) keeps everything: that parameter is optimized whole.
         kept = {id(p): m for p, m in zip(masked_params, mask_values, strict=True) if not bool(m.all())}
         self._masked = [p for p in self.params if id(p) in kept]
         self._masks = [kept[id(p)] for p in self._masked]
-        # (parameter, flat indices of its kept entries or None for all, its slice of the vector, of the grad)
-        self._parts: list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]] = []
+        self._parts: list[_Part] = []
         groups: dict[tuple[torch.dtype, torch.device], list[tuple[torch.Tensor, torch.Tensor | None]]] = {}
         with torch.no_grad():
             for p in self.params:
                 idx = torch.nonzero(kept[id(p)].reshape(-1)).squeeze(1) if id(p) in kept else None
                 groups.setdefault((p.dtype, p.device), []).append((p, idx))
-            self._vectors = []
+            vectors = []
             for members in groups.values():
                 flat = torch.cat([p.detach().reshape(-1) if idx is None else p.detach().reshape(-1).index_select(0, idx)
                                   for p, idx in members])
@@ -237,10 +340,10 @@ class MaskedOptimizer:
                 start = 0
                 for p, idx in members:
                     n = p.numel() if idx is None else idx.numel()
-                    self._parts.append((p, idx, flat[start:start + n], flat.grad[start:start + n]))
+                    self._parts.append(_Part(p, idx, flat[start:start + n], flat.grad[start:start + n]))
                     start += n
-                self._vectors.append(flat)
-        self.optimizer = make_optimizer(self._vectors, recipe)
+                vectors.append(flat)
+        self.optimizer = FlatOptimizer(vectors, recipe)
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
@@ -252,40 +355,52 @@ class MaskedOptimizer:
 
     @torch.no_grad()
     def step(self) -> None:
-        """One optimizer step of the kept weights; pruned gradients zeroed, pruned weights untouched."""
-        missing = [i for i, p in enumerate(self.params) if p.grad is None]
-        if missing:
-            raise RuntimeError(f"parameter {missing[0]} received no gradient this step; every parameter must")
-        if self._masked:
-            torch._foreach_mul_([p.grad for p in self._masked], self._masks)
-        for p, idx, _, grad in self._parts:
-            if idx is None:
-                grad.copy_(p.grad.reshape(-1))
+        """One optimizer step of the kept weights; pruned gradients never read, pruned weights untouched."""
+        for part in self._parts:
+            grad = part.param.grad
+            if grad is None:
+                raise RuntimeError(f"parameter {self.params.index(part.param)} received no gradient this step; "
+                                   "every parameter must")
+            if part.index is None:
+                part.grad.copy_(grad.reshape(-1))
             else:
-                torch.index_select(p.grad.reshape(-1), 0, idx, out=grad)
+                torch.index_select(grad.reshape(-1), 0, part.index, out=part.grad)
         self.optimizer.step()
-        for p, idx, value, _ in self._parts:
-            if idx is None:
-                p.detach().view(-1).copy_(value)
+        for part in self._parts:
+            if part.index is None:
+                part.param.detach().view(-1).copy_(part.value)
             else:
-                p.detach().view(-1).index_copy_(0, idx, value)
+                part.param.detach().view(-1).index_copy_(0, part.index, part.value)
+
+    @torch.no_grad()
+    def mask_gradients(self) -> None:
+        """Zero the pruned entries of every masked parameter's ``.grad`` (the update never reads them)."""
+        for p, mask in zip(self._masked, self._masks, strict=True):
+            if p.grad is not None:
+                p.grad.mul_(mask)
+
+
+@torch.no_grad()
+def apply_masks(params: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> None:
+    """Multiply each mask (1 = kept) into its parameter in place: pruned weights become exactly zero."""
+    for param, mask in zip(params, masks, strict=True):
+        param.mul_(mask)
 
 
 def warm_up() -> None:
     """Pay torch's one-time start-up costs now (call it once when a worker process starts).
 
-    The first ``torch.optim.Adam(...)`` of a process imports most of ``torch._dynamo`` (measured 1.7-3.8 s);
-    a worker that trains in fresh pool processes would otherwise pay it in every first job. This builds and
-    steps each optimizer of :func:`make_optimizer` once on a 4-element tensor.
+    Builds and steps each optimizer once on a 4-element tensor, and runs one batched matrix product (the
+    first call of a kernel loads and initialises it). Training no longer constructs a ``torch.optim``
+    optimizer, whose first construction imports most of ``torch._dynamo`` (1.7-3.8 s measured).
     """
-    from types import SimpleNamespace
-
     for name in ("adam", "sgd"):
         p = torch.zeros(4, requires_grad=True)
         mask = torch.tensor([1.0, 0.0, 1.0, 1.0])
-        opt = MaskedOptimizer([p], [p], [mask], SimpleNamespace(optimizer=name, lr=1e-3, momentum=0.9))
+        opt = MaskedOptimizer([p], [p], [mask], Recipe(optimizer=name, lr=1e-3, momentum=0.9))
         p.grad = torch.ones(4)
         opt.step()
+    torch.baddbmm(torch.zeros(1, 2, 1), torch.ones(1, 2, 3), torch.ones(1, 3, 2))
 
 
 def default_device() -> torch.device:
@@ -325,22 +440,21 @@ def batch_order(n: int, batch_size: int, iterations: int, seed: int) -> torch.Te
     return torch.cat([torch.randperm(n, generator=generator) for _ in range(epochs)])[:needed]
 
 
-def is_eval_iteration(iteration: int, recipe: Any, eval_every: int | None = None) -> bool:
+def is_eval_iteration(iteration: int, recipe: Recipe, eval_every: int | None = None) -> bool:
     """True when the model is evaluated before the step of ``iteration`` (0, E, 2E, ...)."""
     every = int(recipe.eval_every if eval_every is None else eval_every)
     return every > 0 and iteration % every == 0
 
 
-def learning_rate(recipe: Any, iteration: int) -> float:
+def learning_rate(recipe: Recipe, iteration: int) -> float:
     """The learning rate of ``iteration``: linear warmup, then the schedule (see the module docstring)."""
-    t, total = iteration, int(recipe.iterations)
-    warm = int(getattr(recipe, "warmup_iterations", 0) or 0)
+    t, total, warm = iteration, int(recipe.iterations), int(recipe.warmup_iterations)
     factor = min(1.0, (t + 1) / warm) if warm > 0 else 1.0
-    schedule = getattr(recipe, "lr_schedule", "constant") or "constant"
+    schedule = recipe.lr_schedule
     if schedule == "constant":
         pass
     elif schedule == "step":
-        passed = sum(1 for m in (getattr(recipe, "milestones", None) or []) if t >= int(m))
+        passed = sum(1 for m in recipe.milestones if t >= int(m))
         factor *= float(recipe.gamma) ** passed
     elif schedule == "cosine":
         u = min(1.0, max(0.0, (t - warm) / max(1, total - warm)))
@@ -350,20 +464,20 @@ def learning_rate(recipe: Any, iteration: int) -> float:
     return float(recipe.lr) * factor
 
 
-def make_optimizer(params: list[torch.Tensor], recipe: Any) -> torch.optim.Optimizer:
-    """``sgd`` (momentum, weight decay) or ``adam`` (betas, weight decay) at the recipe's base lr.
+def make_optimizer(params: list[torch.Tensor], recipe: Recipe) -> torch.optim.Optimizer:
+    """Stock ``torch.optim``, ``sgd`` (momentum, weight decay) or ``adam`` (betas, weight decay), at the
+    recipe's base lr: the reference :class:`FlatOptimizer` reproduces bit for bit (the training loop itself
+    uses :class:`FlatOptimizer`).
 
-    The multi-tensor (``foreach``) implementations are used on every device: same arithmetic, one call per
-    step instead of one per tensor (measured 30% faster for the mnist1d MLP on a CPU)."""
-    name = str(recipe.optimizer).lower()
-    weight_decay = float(getattr(recipe, "weight_decay", 0.0) or 0.0)
+    The multi-tensor (``foreach``) implementations, on every device: same arithmetic as the per-tensor loop."""
+    name = recipe.optimizer.lower()
     if name == "sgd":
-        return torch.optim.SGD(params, lr=float(recipe.lr), momentum=float(getattr(recipe, "momentum", 0.0) or 0.0),
-                               weight_decay=weight_decay, foreach=True)
+        return torch.optim.SGD(params, lr=float(recipe.lr), momentum=float(recipe.momentum),
+                               weight_decay=float(recipe.weight_decay), foreach=True)
     if name == "adam":
-        betas = tuple(float(b) for b in (getattr(recipe, "betas", None) or (0.9, 0.999)))
-        return torch.optim.Adam(params, lr=float(recipe.lr), betas=betas, weight_decay=weight_decay,  # type: ignore[arg-type]
-                                foreach=True)
+        beta1, beta2 = recipe.betas
+        return torch.optim.Adam(params, lr=float(recipe.lr), betas=(float(beta1), float(beta2)), eps=ADAM_EPS,
+                                weight_decay=float(recipe.weight_decay), foreach=True)
     raise ValueError(f"unknown optimizer {recipe.optimizer!r} (expected sgd or adam)")
 
 
