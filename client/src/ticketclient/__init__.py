@@ -16,10 +16,20 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ticketclient import spec, tasks
+from ticketclient.errors import OfflineError, RecipeRequiredError, TicketNotFoundError
+from ticketclient.recipe import Recipe
+from ticketclient.threads import torch_threads, train_device
+
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
     from ticketclient.api import Submission, VerificationResult
+    from ticketclient.bundle import TicketBundle
+    from ticketclient.hub import HubSettings
+    from ticketclient.pruning import Strategy
     from ticketclient.ticket import Ticket
 
 __all__ = [
@@ -35,7 +45,7 @@ PICK_RULE = ("among published winning tickets of the task (winning=None: every p
 
 def pull(name: str | None = None, revision: str | None = None, *, task: str | None = None,
          max_density: float | None = None, winning: bool | None = True, include_unpublished: bool = False,
-         endpoint: str | None = None, token: str | None = None, cache_dir: str | os.PathLike | None = None,
+         endpoint: str | None = None, token: str | None = None, cache_dir: str | os.PathLike[str] | None = None,
          offline: bool | None = None) -> Ticket:
     """Pull a ticket by name (at ``revision``: None = its latest verified revision, or a 40-hex commit id),
     or the best verified ticket of ``task`` under ``max_density`` (rule: :data:`PICK_RULE`).
@@ -53,9 +63,8 @@ def pull(name: str | None = None, revision: str | None = None, *, task: str | No
     (withdrawn, pending or rejected; ``.status`` says which), ``UnauthorizedError``, ``ChecksumError``,
     ``OfflineError``.
     """
-    from ticketclient import hub
-    from ticketclient.errors import TicketNotFoundError
-    from ticketclient.ticket import Ticket
+    from ticketclient import hub  # huggingface_hub stays out of `import ticketclient`
+    from ticketclient.ticket import Ticket  # requests (through api) stays out of `import ticketclient`
 
     settings = hub.HubSettings.resolve(endpoint=endpoint, token=token, cache_dir=cache_dir, offline=offline)
     if name is not None:
@@ -83,11 +92,11 @@ def pull(name: str | None = None, revision: str | None = None, *, task: str | No
     return Ticket.from_pulled(pulled)
 
 
-def _pick_from_cache(settings: Any, task: str, max_density: float | None, winning: bool | None = True) -> Ticket:
+def _pick_from_cache(settings: HubSettings, task: str, max_density: float | None,
+                     winning: bool | None = True) -> Ticket:
     """Offline pull by task: the same rule over the tickets in the cache (their verification.json)."""
-    from ticketclient import hub
-    from ticketclient.errors import OfflineError
-    from ticketclient.ticket import Ticket
+    from ticketclient import hub  # huggingface_hub stays out of `import ticketclient`
+    from ticketclient.ticket import Ticket  # requests (through api) stays out of `import ticketclient`
 
     tickets = [Ticket.from_pulled(p) for p in hub.cached_tickets(settings)]
     candidates = []
@@ -110,7 +119,7 @@ def _pick_from_cache(settings: Any, task: str, max_density: float | None, winnin
 def submit(path_or_bundle: Any, *, name: str | None = None, message: str = "", token: str | None = None,
            endpoint: str | None = None) -> Submission:
     """Submit a bundle (folder, TicketBundle or Ticket) for verification; see :func:`ticketclient.api.submit`."""
-    from ticketclient import api
+    from ticketclient import api  # requests stays out of `import ticketclient`
 
     return api.submit(path_or_bundle, name=name, message=message, token=token, endpoint=endpoint)
 
@@ -118,33 +127,33 @@ def submit(path_or_bundle: Any, *, name: str | None = None, message: str = "", t
 def wait(name: str, revision: str | None = None, *, timeout: float = 3600.0, token: str | None = None,
          endpoint: str | None = None, progress: Any = True) -> VerificationResult:
     """Poll a submission's verification (with backoff) until verified or rejected; returns the result."""
-    from ticketclient import api
+    from ticketclient import api  # requests stays out of `import ticketclient`
 
     return api.wait(name, revision, timeout=timeout, token=token, endpoint=endpoint, progress=progress)
 
 
 def status(name: str, revision: str | None = None, *, token: str | None = None,
            endpoint: str | None = None) -> VerificationResult:
-    from ticketclient import api
+    from ticketclient import api  # requests stays out of `import ticketclient`
 
     return api.status(name, revision, token=token, endpoint=endpoint)
 
 
 def login(token: str, *, endpoint: str | None = None) -> dict[str, Any]:
     """Check a registry token and store it for later commands."""
-    from ticketclient import api
+    from ticketclient import api  # requests stays out of `import ticketclient`
 
     return api.login(token, endpoint=endpoint)
 
 
 def whoami(*, token: str | None = None, endpoint: str | None = None) -> dict[str, Any]:
-    from ticketclient import api
+    from ticketclient import api  # requests stays out of `import ticketclient`
 
     return api.whoami(token=token, endpoint=endpoint)
 
 
 def withdraw(name: str, *, reason: str = "", token: str | None = None, endpoint: str | None = None) -> dict[str, Any]:
-    from ticketclient import api
+    from ticketclient import api  # requests stays out of `import ticketclient`
 
     return api.withdraw(name, reason=reason, token=token, endpoint=endpoint)
 
@@ -155,7 +164,7 @@ def list_tickets(*, task: str | None = None, architecture: str | None = None, se
                  limit: int | None = 100, token: str | None = None, endpoint: str | None = None) -> list[dict[str, Any]]:
     """Tickets in the registry's catalog (``GET /api/v1/tickets/``, every page up to ``limit``); each a dict
     with name, task, architecture, status, density, verified_accuracy, owner... See :func:`api.list_tickets`."""
-    from ticketclient import api
+    from ticketclient import api  # requests stays out of `import ticketclient`
 
     return list(api.list_tickets(task=task, architecture=architecture, search=search, density_min=density_min,
                                  density_max=density_max, status=status, owner=owner, winning=winning, sort=sort,
@@ -164,78 +173,69 @@ def list_tickets(*, task: str | None = None, architecture: str | None = None, se
 
 def unmask(model: Any) -> Any:
     """A plain dense-storage module from a masked one (``Ticket.model()``): see :func:`interop.unmask`."""
-    from ticketclient.interop import unmask as _unmask
+    from ticketclient.interop import unmask as _unmask  # torch stays out of `import ticketclient`
 
     return _unmask(model)
 
 
-def default_recipe(task: str, architecture: dict[str, Any] | None = None) -> Any:
+def default_recipe(task: str, architecture: dict[str, Any] | None = None) -> Recipe:
     """The recipe ``find`` uses on ``task`` when none is given: the task's own (``TaskInfo.default_recipe``)
-    for its default family, else the architecture family's; a layer-list architecture has none (ValueError)."""
-    from ticketclient import format as fmt
-    from ticketclient import spec, tasks
-
+    for its default family, else the architecture family's. A layer-list architecture has none:
+    :class:`~ticketclient.errors.RecipeRequiredError`."""
     info = tasks.get(task)
     arch = dict(architecture) if architecture else info.default_architecture
     family = arch.get("family")
     if family is None:
-        raise ValueError("An architecture given as a layer list has no default recipe: pass recipe= "
-                         "(a ticketclient.format.Recipe), or use a family architecture "
-                         f"(known families: {', '.join(spec.FAMILIES)}).")
-    if family not in spec.FAMILIES:
+        raise RecipeRequiredError("An architecture given as a layer list has no default recipe: pass recipe= "
+                                  "(a ticketclient.format.Recipe), or use a family architecture "
+                                  f"(known families: {', '.join(spec.FAMILIES)}).")
+    if not isinstance(family, str) or family not in spec.FAMILIES:
         raise ValueError(f"unknown architecture family {family!r} (known: {', '.join(spec.FAMILIES)})")
-    task_recipe = getattr(info, "default_recipe", None)
-    if task_recipe and family == info.default_family:
-        return fmt.Recipe.from_dict({**spec.FAMILIES[family].recipe.to_dict(), **dict(task_recipe)})
-    return spec.FAMILIES[family].default_recipe
+    recipe = spec.FAMILIES[family].recipe
+    if info.default_recipe and family == info.default_family:
+        return Recipe.from_dict({**recipe.to_dict(), **info.default_recipe})
+    return recipe
 
 
-def default_strategy(architecture: dict[str, Any]) -> Any:
+def default_strategy(architecture: dict[str, Any]) -> Strategy:
     """The pruning ``find`` uses when none is given: the family's ``default_pruning`` (layer-wise for
-    LeNet/Conv, global for VGG/ResNet); layer-wise 20%/10% for a layer list."""
-    from ticketclient import pruning, spec
+    LeNet/Conv, global for VGG/ResNet); layer-wise 20%/10% for a layer list (:func:`pruning.default_strategy`)."""
+    from ticketclient import pruning  # torch stays out of `import ticketclient`
 
-    family = architecture.get("family")
-    if family in spec.FAMILIES:
-        return pruning.strategy_from_dict(spec.FAMILIES[family].default_pruning)
-    return pruning.Layerwise(0.2, 0.1)
+    return pruning.default_strategy(architecture)
 
 
 def find(task: str, architecture: dict[str, Any] | None = None, *, rounds: int = 5, out_dir: str | Path | None = None,
-         seed: int = 0, progress: bool = True, threads: int | None = None, **kwargs: Any) -> list[Any]:
-    """Run iterative magnitude pruning on ``task``; one ``TicketBundle`` per round (``pruning.find_ticket``).
+         seed: int = 0, progress: bool = True, threads: int | None = None, recipe: Recipe | None = None,
+         strategy: Strategy | None = None, device: str | torch.device | None = None,
+         **options: Any) -> list[TicketBundle]:
+    """Run iterative magnitude pruning on ``task``; one ``TicketBundle`` per round (``pruning.find_ticket``,
+    which takes the other ``options``: ``rewind_iteration``, ``data``, ``claim_runs``).
 
     Without ``recipe=``, the task's default recipe (:func:`default_recipe`); without ``strategy=``, the
-    family's default pruning (:func:`default_strategy`). A layer-list architecture needs ``recipe=``. On the
-    CPU the torch thread count is chosen from the network's size (``threads=`` or TICKETHUB_TORCH_THREADS
-    override it).
+    family's default pruning (:func:`default_strategy`). A layer-list architecture needs ``recipe=``
+    (:class:`~ticketclient.errors.RecipeRequiredError`). On the CPU the torch thread count is chosen from the
+    network's size (``threads=`` or TICKETHUB_TORCH_THREADS override it).
     """
-    from ticketclient import pruning, spec, tasks  # noqa: F401
-    from ticketclient.threads import torch_threads, train_device
+    from ticketclient import pruning  # torch stays out of `import ticketclient`
 
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}")
     info = tasks.get(task)
     arch = dict(architecture) if architecture else spec.default_architecture(info.default_family, info.default_args)
-    recipe = kwargs.pop("recipe", None)
     if recipe is None:
         recipe = default_recipe(task, arch)
-    if kwargs.get("strategy") is None:
-        kwargs["strategy"] = default_strategy(arch)
+    if strategy is None:
+        strategy = pruning.default_strategy(arch)
     resolved = spec.resolve(arch, input_shape=tuple(info.input_shape), num_classes=int(info.num_classes))
-    device = kwargs.pop("device", None)
     with torch_threads(None, recipe, device=device, threads=threads, arch=resolved):
-        return pruning.find_ticket(task, arch, recipe, rounds=rounds, seed=seed, out_dir=out_dir,
-                                   progress=progress, device=train_device(device), **kwargs)
+        return pruning.find_ticket(task, arch, recipe, rounds=rounds, seed=seed, out_dir=out_dir, strategy=strategy,
+                                   progress=progress, device=train_device(device), **options)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Ticket":
-        from ticketclient.ticket import Ticket
+    if name in ("Ticket", "TrainedTicket"):
+        from ticketclient import ticket  # requests (through api) stays out of `import ticketclient`
 
-        return Ticket
-    if name == "TrainedTicket":
-        from ticketclient.ticket import TrainedTicket
-
-        return TrainedTicket
+        return getattr(ticket, name)
     raise AttributeError(f"module 'ticketclient' has no attribute {name!r}")

@@ -11,7 +11,10 @@ anything is sent (the bundle is validated locally with the same code the registr
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +24,8 @@ from typing import Any
 
 import requests
 
-from ticketclient import __version__
+from ticketclient import __version__, constants, validation
+from ticketclient.bundle import BUNDLE_FILES, TicketBundle
 from ticketclient.errors import (
     BundleError,
     OfflineError,
@@ -29,8 +33,11 @@ from ticketclient.errors import (
     TicketNotFoundError,
     UnauthorizedError,
 )
+from ticketclient.policy import OUTCOME_LABELS
 
 _TIMEOUT = 60.0
+#: The upload's form fields, one per file of :data:`~ticketclient.bundle.BUNDLE_FILES`, in that order.
+PARTS = ("config", "init", "mask")
 #: Final states of a verification: the two verdicts, and ``failed`` (the hub could not finish it: not the
 #: ticket's fault; the record's ``reason`` says so to the submitter).
 FINAL = ("verified", "rejected", "failed")
@@ -40,21 +47,15 @@ FINAL = ("verified", "rejected", "failed")
 
 
 def _endpoint(endpoint: str | None) -> str:
-    from ticketclient import constants
-
     return (endpoint or constants.endpoint()).rstrip("/")
 
 
 def _token(token: str | None) -> str | None:
-    from ticketclient import constants
-
     return token if token is not None else constants.token()
 
 
 def token_file() -> Path:
     """Where ``ticket login`` stores the token (``TICKETHUB_TOKEN_PATH`` or the config folder)."""
-    from ticketclient import constants
-
     return constants.token_path()
 
 
@@ -137,15 +138,13 @@ class Submission:
 
 def _bundle_bytes(path_or_bundle: Any) -> dict[str, bytes]:
     """config/init/mask bytes from a folder, a TicketBundle, a Ticket, or a dict of bytes."""
-    from ticketclient.format import TicketBundle
-
     if isinstance(path_or_bundle, dict):
-        return {k: bytes(path_or_bundle[k]) for k in ("config", "init", "mask")}
+        return {k: bytes(path_or_bundle[k]) for k in PARTS}
     if isinstance(path_or_bundle, str | os.PathLike):
         folder = Path(path_or_bundle)
         if not folder.is_dir():
             raise BundleError("not_a_folder", None, f"{folder} is not a folder holding a ticket bundle")
-        files = {"config": "config.json", "init": "init.safetensors", "mask": "mask.safetensors"}
+        files = dict(zip(PARTS, BUNDLE_FILES, strict=True))
         missing = [f for f in files.values() if not (folder / f).is_file()]
         if missing:
             raise BundleError("missing_file", missing[0], f"{folder} has no {', '.join(missing)}")
@@ -158,8 +157,6 @@ def _bundle_bytes(path_or_bundle: Any) -> dict[str, bytes]:
 
 def _config_name(config: bytes) -> str | None:
     """The ``name`` in config.json bytes, if any."""
-    import json
-
     try:
         value = json.loads(config).get("name")
     except (ValueError, AttributeError):
@@ -198,19 +195,14 @@ def submit(path_or_bundle: Any, *, name: str | None = None, message: str = "", t
     parts = _bundle_bytes(path_or_bundle)
     validated = None
     if validate:
-        from ticketclient import validation
-
         validated = validation.validate_bundle(config=parts["config"], init=parts["init"], mask=parts["mask"])
     if not name:
         name = _config_name(parts["config"])
         if not name:
             raise BundleError("missing_name", "name", "no ticket name: pass name= (--name) or set \"name\" in "
                               f"config.json, for example {_suggest_name(validated)!r}")
-    files = {
-        "config": ("config.json", parts["config"], "application/json"),
-        "init": ("init.safetensors", parts["init"], "application/octet-stream"),
-        "mask": ("mask.safetensors", parts["mask"], "application/octet-stream"),
-    }
+    files = {part: (filename, parts[part], "application/json" if part == "config" else "application/octet-stream")
+             for part, filename in zip(PARTS, BUNDLE_FILES, strict=True)}
     data = {k: v for k, v in (("name", name), ("message", message)) if v}
     url = f"{_endpoint(endpoint)}/api/v1/tickets/"
     try:
@@ -239,8 +231,6 @@ def verdict(record: dict[str, Any] | None) -> str:
         return "not verified yet"
     outcome = record.get("outcome") or ((record.get("decision") or {}).get("outcome"))
     status = str(record.get("status") or "")
-    from ticketclient.policy import OUTCOME_LABELS
-
     if outcome == "winning" or (not outcome and status == "verified" and record.get("winning") is True
                                 and record.get("matching") is not False):
         return OUTCOME_LABELS["winning"]
@@ -456,9 +446,6 @@ def list_tickets(*, task: str | None = None, architecture: str | None = None, se
 
 def similar_names(name: str, *, token: str | None = None, endpoint: str | None = None, n: int = 3) -> list[str]:
     """Ticket names close to ``name`` (for "did you mean"), from catalog searches on its words."""
-    import difflib
-    import re
-
     words = [w for w in re.split(r"[-_.\s/]+", name) if len(w) >= 3][:3] or [name[:3]]
     names: set[str] = set()
     for word in words:

@@ -18,10 +18,23 @@ finish).
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import ticketclient
+from ticketclient import __version__, api, constants, data, spec, tasks
+from ticketclient.bundle import measure_density
+from ticketclient.errors import RecipeRequiredError, TicketError, TicketNotFoundError
+from ticketclient.recipe import Recipe
+from ticketclient.reproduce import reproduce
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ticketclient.pruning import Strategy
 
 EXIT_OK, EXIT_REJECTED, EXIT_ERROR = 0, 1, 2
 
@@ -96,9 +109,6 @@ def _json_object(text: str) -> dict[str, Any]:
 
 def _find_epilog() -> str:
     """Every task with its default architecture, recipe, pruning and an estimate of the run time."""
-    import ticketclient
-    from ticketclient import spec, tasks
-
     lines = ["known tasks (defaults used when --family/--arch/--iterations/--rate are not given):"]
     for info in tasks.all():
         recipe = ticketclient.default_recipe(info.name)
@@ -116,8 +126,6 @@ def _find_epilog() -> str:
 
 
 def _estimate(info: Any, recipe: Any) -> str:
-    from ticketclient import spec
-
     try:
         arch = spec.resolve(spec.default_architecture(info.default_family, info.default_args),
                             input_shape=tuple(info.input_shape), num_classes=int(info.num_classes))
@@ -307,8 +315,6 @@ def _print_data_status(st: Any) -> None:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from ticketclient import data, tasks
-
     if args.data_command == "download":
         print(f"{args.task}: fetching into {data.task_folder(args.task, data_dir=args.data_dir)} ...", flush=True)
         _print_data_status(data.download(args.task, data_dir=args.data_dir, base_url=args.base_url))
@@ -327,8 +333,6 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def _version() -> str:
-    from ticketclient import __version__
-
     return __version__
 
 
@@ -343,8 +347,6 @@ def _summary(ticket: Any) -> dict[str, Any]:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    import ticketclient
-
     if bool(args.name) == bool(args.task):
         print("error: give a ticket name or --task (to pick the best ticket of a task), not both or neither",
               file=sys.stderr)
@@ -374,8 +376,6 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    import ticketclient
-
     ticket = ticketclient.pull(args.name, args.revision, include_unpublished=args.include_unpublished,
                                endpoint=args.endpoint, token=args.token, cache_dir=args.cache_dir,
                                offline=args.offline)
@@ -389,13 +389,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _find_plan(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any]:
+def _find_plan(args: argparse.Namespace) -> tuple[dict[str, Any], Recipe, Strategy]:
     """(architecture, recipe, strategy) of ``ticket find``, every option checked (ValueError says which)."""
-    from dataclasses import replace
-
-    import ticketclient
-    from ticketclient import format as fmt
-    from ticketclient import pruning, spec, tasks
+    from ticketclient import pruning  # torch: the other commands run on the base install
 
     info = tasks.get(args.task)
     if args.arch and args.family:
@@ -408,15 +404,15 @@ def _find_plan(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any]:
         arch = spec.default_architecture(info.default_family, info.default_args)
     spec.resolve(arch, input_shape=tuple(info.input_shape), num_classes=int(info.num_classes))  # SpecError
     if args.recipe is not None:
-        recipe = fmt.Recipe.from_dict(args.recipe)  # BundleError names the field
+        recipe = Recipe.from_dict(args.recipe)  # BundleError names the field
     elif "family" not in arch:
-        raise ValueError("an architecture given as a layer list has no default recipe: pass --recipe "
-                         "(JSON or @file.json with the format.Recipe fields), or use --family")
+        raise RecipeRequiredError("an architecture given as a layer list has no default recipe: pass --recipe "
+                                  "(JSON or @file.json with the format.Recipe fields), or use --family")
     else:
         recipe = ticketclient.default_recipe(args.task, arch)
     if args.iterations:
         recipe = replace(recipe, iterations=args.iterations,
-                         eval_every=min(int(getattr(recipe, "eval_every", args.iterations)), args.iterations))
+                         eval_every=min(recipe.eval_every, args.iterations))
     strategy = ticketclient.default_strategy(arch)
     if args.rate is not None or args.output_rate is not None:
         if isinstance(strategy, pruning.Layerwise):
@@ -431,9 +427,6 @@ def _find_plan(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any]:
 
 
 def cmd_find(args: argparse.Namespace) -> int:
-    import ticketclient
-    from ticketclient.format import measure_density
-
     if args.claim_runs > 99:
         print(f"error: --claim-runs must be at most 99, got {args.claim_runs}", file=sys.stderr)
         return 2
@@ -461,8 +454,6 @@ def cmd_find(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    import ticketclient
-
     sub = ticketclient.submit(args.path, name=args.name, message=args.message, token=args.token,
                               endpoint=args.endpoint)
     print(f"submitted {sub.name} revision {sub.number} ({sub.commit}): {sub.status}")
@@ -476,8 +467,6 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    import ticketclient
-
     result = ticketclient.status(args.name, args.revision, token=args.token, endpoint=args.endpoint)
     if args.json:
         print(json.dumps({**result.body, "status": result.status, "verdict": result.verdict}, indent=1, default=str))
@@ -490,13 +479,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_login(args: argparse.Namespace) -> int:
-    from ticketclient import api
-
     token = args.token
     if not token:
         if sys.stdin.isatty():
-            import getpass
-
             token = getpass.getpass("registry token: ")
         else:
             token = sys.stdin.readline()
@@ -510,21 +495,15 @@ def cmd_login(args: argparse.Namespace) -> int:
 
 
 def cmd_whoami(args: argparse.Namespace) -> int:
-    import ticketclient
-
     account = ticketclient.whoami(token=args.token, endpoint=args.endpoint)
     if args.json:
         print(json.dumps(account, indent=1, default=str))
     else:
-        from ticketclient import constants
-
         print(f"{account.get('username', '?')} on {(args.endpoint or constants.endpoint()).rstrip('/')}")
     return EXIT_OK
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    import ticketclient
-
     rows = ticketclient.list_tickets(
         task=args.task, architecture=args.architecture, owner=args.owner, density_max=args.max_density,
         status=args.status, winning=args.winning, sort=args.sort, limit=args.limit,
@@ -548,8 +527,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_withdraw(args: argparse.Namespace) -> int:
-    import ticketclient
-
     record = ticketclient.withdraw(args.name, reason=args.reason, token=args.token, endpoint=args.endpoint)
     print(f"withdrew {record.get('name', args.name)}: it is no longer served"
           + (f" ({args.reason})" if args.reason else ""))
@@ -557,8 +534,6 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
 
 
 def cmd_compact(args: argparse.Namespace) -> int:
-    import ticketclient
-
     ticket = ticketclient.pull(args.name, args.revision, endpoint=args.endpoint, token=args.token,
                                cache_dir=args.cache_dir, offline=args.offline)
     print(ticket.compact().summary())
@@ -566,8 +541,6 @@ def cmd_compact(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from ticketclient.reproduce import reproduce
-
     if args.run < 0:
         print("error: --run must be 0 or more", file=sys.stderr)
         return 2
@@ -588,12 +561,9 @@ COMMANDS = {"reproduce": cmd_reproduce, "pull": cmd_pull, "info": cmd_info, "fin
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "data_dir", None) is not None:  # every loader below reads it from the environment
-        import os
 
-        from ticketclient import constants
 
         os.environ[constants.DATA_ENV] = str(args.data_dir)
-    from ticketclient.errors import TicketError, TicketNotFoundError
 
     try:
         try:
@@ -618,7 +588,6 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()
     except BrokenPipeError:
         # the reader went away (``ticket status --json | head``): stop quietly, as a Unix tool does
-        import os
 
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -632,7 +601,6 @@ def _did_you_mean(args: argparse.Namespace) -> str:
     name = getattr(args, "name", None)
     if not name or getattr(args, "offline", None):
         return ""
-    from ticketclient import api
 
     try:
         close = api.similar_names(name, token=args.token, endpoint=args.endpoint)

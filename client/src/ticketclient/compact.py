@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ticketclient import spec
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
@@ -278,7 +280,7 @@ def compact(architecture: Mapping[str, Any], tensors: Mapping[str, np.ndarray],
     ``architecture`` is a config's architecture (family or layers), ``tensors`` the current parameters and
     buffers (init or trained), ``mask`` the ticket's mask. The returned module is in eval mode.
     """
-    from ticketclient import models, spec
+    from ticketclient import models  # torch stays out of this module until a model is built
 
     arch = spec.resolve(dict(architecture), input_shape=input_shape, num_classes=num_classes)
     masked = {k: (np.where(mask[k], v, 0).astype(v.dtype) if k in mask else v) for k, v in tensors.items()}

@@ -8,6 +8,8 @@
 | ``TICKETHUB_CACHE`` | ``~/.cache/tickethub`` | downloaded tickets, in the huggingface_hub cache layout |
 | ``TICKETHUB_OFFLINE`` | off | ``1``/``true``/``yes``/``on``: make no network request, use the cache |
 | ``TICKETHUB_DATA`` | ``~/.cache/tickethub/datasets`` | dataset files (one folder per task) |
+| ``TICKETHUB_DATA_CHECK`` | on | ``0``/``false``/``no``/``off``: skip the size and hash checks of dataset files |
+| ``TICKETHUB_DATA_URL`` | (none) | a mirror holding ``<task>/<file>`` for every task, tried before the public ones |
 | ``TICKETHUB_TORCH_THREADS`` | (chosen from the network's size) | torch threads of CPU training (``ticket.train()``, ``ticket find``, the verifier's ``training.cpu_threads``) |
 
 The functions read the environment at each call, so a test or a long-lived process sees changes.
@@ -27,6 +29,8 @@ TOKEN_PATH_ENV = "TICKETHUB_TOKEN_PATH"
 CACHE_ENV = "TICKETHUB_CACHE"
 OFFLINE_ENV = "TICKETHUB_OFFLINE"
 DATA_ENV = "TICKETHUB_DATA"
+DATA_CHECK_ENV = "TICKETHUB_DATA_CHECK"
+DATA_URL_ENV = "TICKETHUB_DATA_URL"
 TORCH_THREADS_ENV = "TICKETHUB_TORCH_THREADS"
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8000"

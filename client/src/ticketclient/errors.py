@@ -32,6 +32,10 @@ class SpecError(BundleError):
     """An architecture spec is invalid (unknown layer, bad argument, too large)."""
 
 
+class RecipeRequiredError(TicketError, ValueError):
+    """An architecture given as a layer list has no default recipe: pass one (``recipe=``, ``--recipe``)."""
+
+
 class UnknownTaskError(TicketError, KeyError):
     """No task of that name is registered."""
 

@@ -30,10 +30,13 @@ import hashlib
 import json
 import logging
 import os
+import shutil
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -52,7 +55,12 @@ from huggingface_hub.errors import (  # noqa: E402
 from huggingface_hub.file_download import repo_folder_name  # noqa: E402
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status  # noqa: E402
 
-from ticketclient import PICK_RULE, __version__  # noqa: E402, F401  (PICK_RULE: the rule pick_best applies)
+from ticketclient import (  # noqa: E402, F401  (PICK_RULE: the rule pick_best applies)
+    PICK_RULE,
+    __version__,
+    api,
+    constants,
+)
 from ticketclient import format as tformat  # noqa: E402
 from ticketclient.constants import COMMIT_RE  # noqa: E402
 from ticketclient.errors import (  # noqa: E402
@@ -94,10 +102,8 @@ class HubSettings:
     offline: bool
 
     @classmethod
-    def resolve(cls, endpoint: str | None = None, token: str | None = None, cache_dir: str | os.PathLike | None = None,
+    def resolve(cls, endpoint: str | None = None, token: str | None = None, cache_dir: str | os.PathLike[str] | None = None,
                 offline: bool | None = None) -> HubSettings:
-        from ticketclient import constants
-
         endpoint = (endpoint or constants.endpoint()).rstrip("/")
         token = token if token is not None else constants.token()
         cache = Path(cache_dir) if cache_dir is not None else constants.cache_dir()
@@ -260,8 +266,6 @@ def with_winning(settings: HubSettings, candidates: list[dict[str, Any]], *, tas
     (``GET /api/v1/tickets/?task=&winning=true``), when their records do not carry it already."""
     if all("winning" in (c.get("ticket") or {}) for c in candidates):
         return candidates
-    from ticketclient import api
-
     names = {t["name"] for t in api.list_tickets(task=task, winning=True, limit=None, token=settings.token,
                                                   endpoint=settings.endpoint)}
     out = []
@@ -407,16 +411,12 @@ def _fetch(settings: HubSettings, name: str, commit: str, path: str, expected: s
            include_unpublished: bool) -> Path:
     """GET one file into ``blobs/<sha256>`` and link it from ``snapshots/<commit>/<path>``, as
     ``hf_hub_download`` lays it out (so ``try_to_load_from_cache`` and offline pulls find it)."""
-    from urllib.parse import quote
-
     storage = _storage_folder(settings, name)
     blobs = storage / "blobs"
     blobs.mkdir(parents=True, exist_ok=True)
     url = f"{settings.endpoint}/{quote(name)}/resolve/{commit}/{quote(path)}"
     digest = hashlib.sha256()
     received = 0
-    import uuid
-
     partial = blobs / f"{expected or 'download'}.{uuid.uuid4().hex[:12]}.incomplete"  # per call: threads too
     try:
         with get_session().stream("GET", url, timeout=_TIMEOUT, follow_redirects=True,
@@ -449,8 +449,6 @@ def _fetch(settings: HubSettings, name: str, commit: str, path: str, expected: s
     try:
         link.symlink_to(os.path.relpath(blob, link.parent))
     except OSError:  # no symlinks on this filesystem: a copy, as huggingface_hub does
-        import shutil
-
         shutil.copyfile(blob, link)
     return link
 

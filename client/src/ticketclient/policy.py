@@ -45,6 +45,8 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
 TICKET = "ticket"
 DENSE = "dense"
 REINIT = "reinit"
@@ -117,8 +119,6 @@ def statistic_variance_factor(n: int, statistic: str = "median") -> float:
         raise ValueError("n must be at least 1")
     if n == 1:
         return 1.0
-    import numpy as np
-
     draws = np.random.default_rng(0).standard_normal((400_000, n))
     if statistic == "median":
         values = np.median(draws, axis=1)

@@ -26,20 +26,22 @@ Controls (the verifier trains them next to the ticket): :func:`reinit_control` (
 from __future__ import annotations
 
 import dataclasses
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 import ticketclient
-from ticketclient import models, training
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ticketclient.format import TicketBundle
+from ticketclient import data as data_module
+from ticketclient import models, policy, spec, stacked, tasks, training
+from ticketclient.bundle import TicketBundle
+from ticketclient.config import TicketConfig
+from ticketclient.recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,16 @@ class Global:
 
 
 Strategy = Layerwise | Global
+
+
+def default_strategy(architecture: Mapping[str, Any]) -> Strategy:
+    """The pruning of an architecture when none is given: its family's registered ``default_pruning``
+    (``spec.FAMILIES``: layer-wise with per-type rates for LeNet and Conv nets, global for VGG and ResNet);
+    layer-wise 20% (output 10%) for an architecture given as a layer list."""
+    family = architecture.get("family")
+    if isinstance(family, str) and family in spec.FAMILIES:
+        return strategy_from_dict(spec.FAMILIES[family].default_pruning)
+    return Layerwise(0.2, 0.1)
 
 
 def strategy_from_dict(pruning: Mapping[str, Any]) -> Strategy:
@@ -154,7 +166,7 @@ def _prune_smallest(weights: Sequence[np.ndarray], masks: Sequence[np.ndarray], 
     return out
 
 
-def dense_mask(arch: Any) -> dict[str, np.ndarray]:
+def dense_mask(arch: spec.ArchSpec) -> dict[str, np.ndarray]:
     """All prunable weights kept."""
     return {name: np.ones(tuple(arch.tensors[name].shape), dtype=bool) for name in arch.prunable}
 
@@ -164,8 +176,8 @@ def dense_mask(arch: Any) -> dict[str, np.ndarray]:
 
 def find_ticket(
     task: str,
-    architecture: Mapping[str, Any] | Any,
-    recipe: Any,
+    architecture: Mapping[str, Any] | spec.ArchSpec,
+    recipe: Recipe | None,
     *,
     rounds: int,
     strategy: Strategy | None = None,
@@ -180,8 +192,9 @@ def find_ticket(
     """Run IMP for ``rounds`` rounds; returns one TicketBundle per round (round ``k`` at index ``k - 1``).
 
     ``architecture`` is a config architecture dict (``{"family": "lenet-300-100", "args": {}}`` or
-    ``{"layers": [...]}``) or a resolved ``spec.ArchSpec``. Each round is trained with ``recipe`` and data
-    seed ``seed``; ``rewind_iteration`` overrides the recipe's (the init of every round is the dense
+    ``{"layers": [...]}``) or a resolved ``spec.ArchSpec``. Each round is trained with ``recipe`` (None: the
+    task's default, :func:`ticketclient.default_recipe`; a layer list has none) and data seed ``seed``;
+    ``strategy`` None prunes with the family's registered default (:func:`default_strategy`); ``rewind_iteration`` overrides the recipe's (the init of every round is the dense
     run's weights after that many steps). With ``out_dir``, round ``k`` is saved to ``out_dir/round-k/``.
     ``data`` defaults to ``data.load(task)``. Each bundle claims the median final test accuracy of
     ``claim_runs`` trainings of its init and mask (the round's own, data-order seed ``seed``, and
@@ -189,15 +202,15 @@ def find_ticket(
     verifier's tolerance accounts for it) and the round's early-stop iteration; its provenance records the method, strategy, rates, rewind point, seed and
     the dense network's test accuracy.
     """
-    from ticketclient import data as data_module
-
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}")
     if not 1 <= int(claim_runs) <= 99:
         raise ValueError(f"claim_runs must be in 1..99, got {claim_runs}")
-    strategy = strategy or Layerwise()
     arch, arch_dict = _resolve(task, architecture)
-    recipe = _with_rewind(recipe if recipe is not None else _family_recipe(arch_dict), rewind_iteration)
+    strategy = strategy or default_strategy(arch_dict)
+    if recipe is None:
+        recipe = ticketclient.default_recipe(task, arch_dict)
+    recipe = dataclasses.replace(recipe, rewind_iteration=int(rewind_iteration))
     rewind = int(rewind_iteration)
     if rewind < 0 or rewind >= int(recipe.iterations):
         raise ValueError(f"rewind_iteration {rewind} must be in 0..{int(recipe.iterations) - 1} "
@@ -240,22 +253,18 @@ def find_ticket(
     return bundles
 
 
-def _bundle(task: str, arch_dict: dict[str, Any], recipe: Any, init: dict[str, np.ndarray],
+def _bundle(task: str, arch_dict: dict[str, Any], recipe: Recipe, init: dict[str, np.ndarray],
             mask: dict[str, np.ndarray], result: training.TrainResult, *, strategy: Strategy, round_: int,
             seed: int, rewind: int, dense_accuracy: float, data: dict[str, str] | None = None,
             claim_accuracies: Sequence[float] | None = None) -> TicketBundle:
-    import statistics
-
-    from ticketclient import format
-
     accuracies = list(claim_accuracies or [result.final_test_accuracy])
     claim = float(statistics.median(accuracies))
 
-    config = format.TicketConfig.from_json({
+    config = TicketConfig.from_json({
         "format": "lottery-ticket/v1",
         "task": task,
         "architecture": arch_dict,
-        "recipe": _recipe_dict(recipe),
+        "recipe": recipe.to_dict(),
         "claims": {"test_accuracy": claim, **({"runs": len(accuracies)} if len(accuracies) > 1 else {}),
                    "early_stop_iteration": result.early_stop_iteration,
                    "early_stop_test_accuracy": result.early_stop_test_accuracy,
@@ -266,21 +275,20 @@ def _bundle(task: str, arch_dict: dict[str, Any], recipe: Any, init: dict[str, n
             "library": f"ticketclient {ticketclient.__version__}", "data": data,
         },
     })
-    return format.TicketBundle(config=config, init={k: v.copy() for k, v in init.items()},
-                               mask={k: v.copy() for k, v in mask.items()})
+    return TicketBundle(config=config, init={k: v.copy() for k, v in init.items()},
+                        mask={k: v.copy() for k, v in mask.items()})
 
 
 #: Data-order seeds of a round's extra claim runs: ``seed + j * CLAIM_SEED_STRIDE`` (j = 1, 2, ...).
 CLAIM_SEED_STRIDE = 1_000_003
 
 
-def _claim_accuracies(arch: Any, init: Mapping[str, np.ndarray], mask: Mapping[str, np.ndarray], task_data: Any,
-                      recipe: Any, seeds: Sequence[int], *, device: str | torch.device | None) -> list[float]:
+def _claim_accuracies(arch: spec.ArchSpec, init: Mapping[str, np.ndarray], mask: Mapping[str, np.ndarray],
+                      task_data: Any, recipe: Recipe, seeds: Sequence[int], *,
+                      device: str | torch.device | None) -> list[float]:
     """Final test accuracies of more trainings of (init, mask) with ``seeds`` (stacked when it reproduces)."""
     if not seeds:
         return []
-    from ticketclient import stacked
-
     if stacked.supports(arch, recipe):
         runs = [stacked.StackedRun(init=dict(init), mask=dict(mask), seed=int(s)) for s in seeds]
         return [float(r.final_test_accuracy) for r in stacked.train_stacked(arch, runs, task_data, recipe,
@@ -330,11 +338,8 @@ def reinit_control(bundle: TicketBundle, seed: int) -> TicketBundle:
     from the ticket by the init draw only; biases are drawn too, never zeroed or copied from the ticket.
     The mask is the ticket's, unchanged.
     """
-    from ticketclient import format
-
-    arch, _ = _resolve(bundle.config.task, _architecture_dict(bundle.config))
-    fresh = models.fresh_init(arch, seed)
-    return format.TicketBundle(config=bundle.config, init=fresh, mask={k: np.array(v) for k, v in bundle.mask.items()})
+    fresh = models.fresh_init(bundle.config.resolve(), seed)
+    return TicketBundle(config=bundle.config, init=fresh, mask={k: np.array(v) for k, v in bundle.mask.items()})
 
 
 def random_mask_control(bundle: TicketBundle, seed: int) -> TicketBundle:
@@ -343,15 +348,13 @@ def random_mask_control(bundle: TicketBundle, seed: int) -> TicketBundle:
     Per-layer counts are exact (a permutation moves the kept positions, never their number), so every layer
     has the ticket's layer density; the init tensors are the ticket's own (copies), biases included.
     """
-    from ticketclient import format
-
     rng = np.random.default_rng(seed)
     shuffled = {}
     for name in sorted(bundle.mask):
         m = np.asarray(bundle.mask[name], dtype=bool)
         shuffled[name] = rng.permutation(m.ravel()).reshape(m.shape)
-    return format.TicketBundle(config=bundle.config, init={k: np.array(v) for k, v in bundle.init.items()},
-                               mask={name: shuffled[name] for name in bundle.mask})
+    return TicketBundle(config=bundle.config, init={k: np.array(v) for k, v in bundle.init.items()},
+                        mask={name: shuffled[name] for name in bundle.mask})
 
 
 def role_state(bundle: TicketBundle, role: str, control_seed: int | None = None,
@@ -360,8 +363,6 @@ def role_state(bundle: TicketBundle, role: str, control_seed: int | None = None,
 
     The one place that turns a role into tensors: the verifier and ``ticketclient.reproduce`` call it.
     """
-    from ticketclient import policy
-
     if role == policy.TICKET:
         return dict(bundle.init), dict(bundle.mask)
     if role == policy.DENSE:
@@ -376,8 +377,7 @@ def role_state(bundle: TicketBundle, role: str, control_seed: int | None = None,
 
 def supermask_accuracy(bundle: TicketBundle, data: Any, *, device: str | torch.device | None = None) -> float:
     """The supermask control: test accuracy of the ticket's mask on its own init, untrained (eval mode)."""
-    arch, _ = _resolve(bundle.config.task, _architecture_dict(bundle.config))
-    model = models.build_model(arch)
+    model = models.build_model(bundle.config.resolve())
     models.load_tensors(model, bundle.init)
     models.apply_mask(model, bundle.mask)
     dev = torch.device(device) if device is not None else training.default_device()
@@ -390,49 +390,16 @@ def supermask_accuracy(bundle: TicketBundle, data: Any, *, device: str | torch.d
 # --- helpers ----------------------------------------------------------------------------------------------
 
 
-def _resolve(task: str, architecture: Mapping[str, Any] | Any) -> tuple[Any, dict[str, Any]]:
+def _resolve(task: str, architecture: Mapping[str, Any] | spec.ArchSpec) -> tuple[spec.ArchSpec, dict[str, Any]]:
     """(ArchSpec, the architecture as a config dict) from a config dict or an already resolved spec."""
-    from ticketclient import spec, tasks
-
-    if isinstance(architecture, Mapping):
-        info = tasks.get(task)
-        arch = spec.resolve(dict(architecture), input_shape=tuple(info.input_shape), num_classes=int(info.num_classes))
-        return arch, dict(architecture)
-    return architecture, {"layers": [dict(layer) for layer in architecture.layers]}
+    if isinstance(architecture, spec.ArchSpec):
+        return architecture, architecture.to_dict()
+    info = tasks.get(task)
+    arch = spec.resolve(dict(architecture), input_shape=tuple(info.input_shape), num_classes=int(info.num_classes))
+    return arch, dict(architecture)
 
 
-def _family_recipe(arch_dict: Mapping[str, Any]) -> Any:
-    from ticketclient import spec
-
-    family = arch_dict.get("family")
-    if family not in spec.FAMILIES:
-        raise ValueError("find_ticket needs a recipe for an architecture given as layers "
-                         "(e.g. spec.FAMILIES['mlp'].default_recipe)")
-    return spec.FAMILIES[family].default_recipe
-
-
-def _architecture_dict(config: Any) -> dict[str, Any]:
-    arch = config.architecture
-    if isinstance(arch, Mapping):
-        return dict(arch)
-    if hasattr(arch, "to_dict"):
-        return arch.to_dict()
-    return dataclasses.asdict(arch)
-
-
-def _recipe_dict(recipe: Any) -> dict[str, Any]:
-    if hasattr(recipe, "to_dict"):
-        return dict(recipe.to_dict())
-    if dataclasses.is_dataclass(recipe):
-        return dataclasses.asdict(recipe)
-    return dict(vars(recipe))
-
-
-def _with_rewind(recipe: Any, rewind_iteration: int) -> Any:
-    if getattr(recipe, "rewind_iteration", None) == rewind_iteration:
-        return recipe
-    if dataclasses.is_dataclass(recipe):
-        return dataclasses.replace(recipe, rewind_iteration=int(rewind_iteration))
-    copy = type(recipe)(**vars(recipe))
-    copy.rewind_iteration = int(rewind_iteration)
-    return copy
+def _architecture_dict(config: TicketConfig) -> dict[str, Any]:
+    """The config's architecture as a dict (kept for verifier/calibration.py; ``config.resolve()`` gives the
+    resolved ArchSpec)."""
+    return dict(config.architecture)

@@ -14,10 +14,18 @@ and rarely by a test example or two; a sequential record reproduces bit for bit 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ticketclient import policy
+import ticketclient
+from ticketclient import api, policy
+from ticketclient import data as data_module
+from ticketclient.bundle import TicketBundle
 from ticketclient.errors import HubError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from ticketclient.training import TrainResult
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,7 @@ class Reproduction:
     local_accuracy: float
     recorded_engine: str
     recorded_device: str
-    result: Any = None
+    result: TrainResult | None = None
 
     @property
     def difference(self) -> float:
@@ -72,19 +80,17 @@ def recorded_run(record: dict[str, Any], *, role: str, run: int) -> dict[str, An
     return found
 
 
-def reproduce_run(bundle: Any, recorded: dict[str, Any], *, role: str, data: Any = None, device: Any = None,
-                  progress: bool = True) -> tuple[float, Any]:
+def reproduce_run(bundle: TicketBundle, recorded: dict[str, Any], *, role: str, data: data_module.TaskData | None = None,
+                  device: str | torch.device | None = None, progress: bool = True) -> tuple[float, TrainResult | None]:
     """Train (or evaluate) one recorded run of ``bundle`` locally: (final test accuracy, TrainResult)."""
-    from ticketclient import data as data_module
-    from ticketclient import models, pruning, training
+    from ticketclient import models, pruning, training  # torch stays out until a run is trained
 
     task_data = data if data is not None else data_module.load(bundle.config.task)
     if role == policy.SUPERMASK:
         return float(pruning.supermask_accuracy(bundle, task_data, device=device)), None
     control_seed = recorded.get("control_seed")
     init, mask = pruning.role_state(bundle, role, None if control_seed is None else int(control_seed))
-    arch, _ = pruning._resolve(bundle.config.task, pruning._architecture_dict(bundle.config))
-    model = models.build_model(arch)
+    model = models.build_model(bundle.config.resolve())
     models.load_tensors(model, init)
     result = training.train(model, mask, task_data, bundle.config.recipe, seed=int(recorded["data_seed"]),
                             device=device, progress=progress)
@@ -92,12 +98,9 @@ def reproduce_run(bundle: Any, recorded: dict[str, Any], *, role: str, data: Any
 
 
 def reproduce(name: str, *, run: int = 0, role: str = policy.TICKET, revision: str | None = None,
-              token: str | None = None, endpoint: str | None = None, device: Any = None, data: Any = None,
-              progress: bool = True) -> Reproduction:
+              token: str | None = None, endpoint: str | None = None, device: str | torch.device | None = None,
+              data: data_module.TaskData | None = None, progress: bool = True) -> Reproduction:
     """Retrain run ``run`` of ``role`` of ``name``'s verification locally and compare with the record."""
-    import ticketclient
-    from ticketclient import api
-
     status = api.status(name, revision, token=token, endpoint=endpoint)
     record = status.record or {}
     recorded = recorded_run({**record, "status": record.get("status", status.status)}, role=role, run=run)

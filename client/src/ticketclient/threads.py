@@ -17,7 +17,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
+
+from ticketclient import constants
+from ticketclient.recipe import Recipe
+from ticketclient.spec import ArchSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 #: Forward multiply-adds of one batch per CPU thread (LeNet-300-100 at batch 60 is ~16M: one thread).
 MACS_PER_THREAD = 200_000_000
@@ -25,8 +32,6 @@ MACS_PER_THREAD = 200_000_000
 
 def choose_threads(batch_macs: int, *, cpus: int | None = None) -> int:
     """Torch threads for a run whose batch forward pass costs ``batch_macs`` multiply-adds."""
-    from ticketclient import constants
-
     configured = constants.torch_threads()
     if configured is not None:
         return configured
@@ -34,20 +39,18 @@ def choose_threads(batch_macs: int, *, cpus: int | None = None) -> int:
     return max(1, min(cpus, int(batch_macs // MACS_PER_THREAD)))
 
 
-def batch_macs(model: Any, recipe: Any, arch: Any = None) -> int:
+def batch_macs(model: torch.nn.Module | None, recipe: Recipe, arch: ArchSpec | None = None) -> int:
     """Dense forward multiply-adds of one training batch (from ``arch.forward_macs`` when known, else the
     parameter count, which is exact for fully connected layers)."""
-    per_example = int(getattr(arch, "forward_macs", 0) or 0) if arch is not None else 0
-    if not per_example and arch is not None:
-        per_example = int(getattr(arch, "num_parameters", 0) or 0)
+    per_example = (arch.forward_macs or arch.num_parameters) if arch is not None else 0
     if not per_example and model is not None:
         per_example = sum(p.numel() for p in model.parameters())
-    return per_example * int(getattr(recipe, "batch_size", 1) or 1)
+    return per_example * recipe.batch_size
 
 
-def cpu_device(device: Any) -> bool:
+def cpu_device(device: str | torch.device | None) -> bool:
     """Whether a run with ``device`` (None: training.default_device's choice) trains on the CPU."""
-    import torch
+    import torch  # torch stays out of the torch-free modules that import this one
 
     if device is None:
         return not torch.cuda.is_available()
@@ -55,14 +58,14 @@ def cpu_device(device: Any) -> bool:
 
 
 @contextmanager
-def torch_threads(model: Any, recipe: Any, *, device: Any = None, threads: int | None = None,
-                  arch: Any = None) -> Iterator[int | None]:
+def torch_threads(model: torch.nn.Module | None, recipe: Recipe, *, device: str | torch.device | None = None,
+                  threads: int | None = None, arch: ArchSpec | None = None) -> Iterator[int | None]:
     """Set torch's thread count for a CPU run of ``model`` with ``recipe`` (restored afterwards); yields it.
 
     Pass ``device="cpu"`` on to ``training.train`` when ``device`` was None (see :func:`train_device`):
     its default device sets the thread count itself.
     """
-    import torch
+    import torch  # torch stays out of the torch-free modules that import this one
 
     if not cpu_device(device):
         yield None
@@ -76,6 +79,6 @@ def torch_threads(model: Any, recipe: Any, *, device: Any = None, threads: int |
         torch.set_num_threads(before)
 
 
-def train_device(device: Any) -> Any:
+def train_device(device: str | torch.device | None) -> str | torch.device | None:
     """``device``, or ``"cpu"`` when it is None and no GPU is there (so the chosen threads stay in force)."""
     return "cpu" if device is None and cpu_device(None) else device

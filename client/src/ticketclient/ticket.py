@@ -11,20 +11,27 @@ ticket needs no torch; :meth:`Ticket.model`, :meth:`Ticket.train` and :meth:`Tic
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ticketclient import data as data_module
+from ticketclient import spec, tasks
+from ticketclient.api import verdict, verdict_details
+from ticketclient.bundle import TicketBundle, measure_density
+from ticketclient.compact import CompactResult, compact
+from ticketclient.config import TicketConfig
+from ticketclient.recipe import Recipe
+from ticketclient.threads import torch_threads, train_device
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ticketclient.compact import CompactResult
-    from ticketclient.format import TicketBundle, TicketConfig
     from ticketclient.hub import PulledFiles
-    from ticketclient.training import TrainResult
+    from ticketclient.training import EvalCallback, TrainResult
 
 
 @dataclass
@@ -34,7 +41,7 @@ class TrainedTicket:
     The result's fields read through (``trained.final_test_accuracy``, ``trained.curve``...).
     """
 
-    model: Any
+    model: torch.nn.Module
     result: TrainResult
 
     def __getattr__(self, name: str) -> Any:
@@ -78,15 +85,11 @@ class Ticket:
 
     @classmethod
     def from_folder(cls, folder: str | Path, **kwargs: Any) -> Ticket:
-        from ticketclient.format import TicketBundle
-
         kwargs.setdefault("path", Path(folder))
         return cls.from_bundle(TicketBundle.load(Path(folder)), **kwargs)
 
     @classmethod
     def from_pulled(cls, pulled: PulledFiles) -> Ticket:
-        from ticketclient.format import TicketBundle
-
         bundle = TicketBundle.from_bytes(
             config=pulled.files["config.json"].read_bytes(),
             init=pulled.files["init.safetensors"].read_bytes(),
@@ -103,7 +106,7 @@ class Ticket:
         return self.config.task
 
     @property
-    def recipe(self) -> Any:
+    def recipe(self) -> Recipe:
         return self.config.recipe
 
     @property
@@ -111,28 +114,17 @@ class Ticket:
         return self.commit
 
     @cached_property
-    def arch(self) -> Any:
+    def arch(self) -> spec.ArchSpec:
         """The resolved architecture (``spec.ArchSpec``) for the task's input shape and classes."""
-        from ticketclient import spec, tasks
-
         info = tasks.get(self.task)
         return spec.resolve(self._architecture_dict(), input_shape=tuple(info.input_shape),
                             num_classes=int(info.num_classes))
 
     def _architecture_dict(self) -> dict[str, Any]:
-        arch = self.config.architecture
-        if isinstance(arch, dict):
-            return dict(arch)
-        if hasattr(arch, "to_dict"):
-            return arch.to_dict()
-        from dataclasses import asdict
-
-        return asdict(arch)
+        return dict(self.config.architecture)
 
     @cached_property
     def _densities(self) -> tuple[float, dict[str, float]]:
-        from ticketclient.format import measure_density
-
         overall, per_layer = measure_density(self.mask)
         return float(overall), dict(per_layer)
 
@@ -195,8 +187,6 @@ class Ticket:
     @property
     def verdict(self) -> str:
         """"winning ticket", "verified, not winning", "rejected"... in words (from the verification record)."""
-        from ticketclient.api import verdict
-
         if self.verification:
             return verdict(self.verification)
         return self.status or "not verified yet"
@@ -210,8 +200,6 @@ class Ticket:
 
     def describe(self) -> str:
         """A few readable lines for people (the CLI's ``ticket info``)."""
-        from ticketclient.api import verdict_details
-
         where = f"{self.name or 'local ticket'}" + (f" @ {self.commit[:12]}" if self.commit else "")
         acc = self.verified_accuracy
         lines = [
@@ -227,8 +215,8 @@ class Ticket:
         lines.append(f"  accuracy:         verified {'n/a' if acc is None else f'{acc:.2%}'}, "
                      f"claimed {self.claimed_accuracy:.2%}")
         recipe = self.recipe
-        lines.append(f"  recipe:           {getattr(recipe, 'optimizer', '?')} lr {getattr(recipe, 'lr', '?')}, "
-                     f"{int(getattr(recipe, 'iterations', 0)):,} iterations, batch {getattr(recipe, 'batch_size', '?')}")
+        lines.append(f"  recipe:           {recipe.optimizer} lr {recipe.lr}, {recipe.iterations:,} iterations, "
+                     f"batch {recipe.batch_size}")
         if self.path:
             lines.append(f"  files:            {self.path}")
         return "\n".join(lines)
@@ -265,25 +253,22 @@ class Ticket:
         to a masked one). ``torch_prune=True`` puts the mask on as ``torch.nn.utils.prune``'s
         ``weight_orig``/``weight_mask`` instead.
         """
-        from ticketclient import models
+        from ticketclient import interop, models  # torch stays out until a model is built
 
         module = models.build_model(self.arch)
         models.load_tensors(module, self.masked_init())
         if torch_prune:
-            from ticketclient.interop import apply_prune_masks
-
-            apply_prune_masks(module, self.mask)
+            interop.apply_prune_masks(module, self.mask)
         elif masked:
-            from ticketclient.interop import keep_mask
-
-            keep_mask(module, self.mask)
+            interop.keep_mask(module, self.mask)
         if device is not None:
             module = module.to(device)
         return module
 
-    def train(self, model: torch.nn.Module | None = None, *, recipe: Any = None, seed: int = 0,
-              device: str | None = None, progress: bool = True, data: Any = None, on_eval: Any = None,
-              threads: int | None = None, **recipe_overrides: Any) -> TrainedTicket:
+    def train(self, model: torch.nn.Module | None = None, *, recipe: Recipe | None = None, seed: int = 0,
+              device: str | None = None, progress: bool = True, data: data_module.TaskData | None = None,
+              on_eval: EvalCallback | None = None, threads: int | None = None,
+              **recipe_overrides: Any) -> TrainedTicket:
         """Train ``model`` (default: a fresh :meth:`model`) from the ticket's init with its recipe, in place.
 
         Uses ``training.train``, the loop the verifier runs. ``seed`` is the data-order seed.
@@ -293,11 +278,7 @@ class Ticket:
         Returns a :class:`TrainedTicket`: ``.model`` (the trained module, mask kept) and ``.result``
         (``training.TrainResult``; its fields read through: ``.final_test_accuracy``, ``.curve``...).
         """
-        from dataclasses import replace
-
-        from ticketclient import data as data_module
-        from ticketclient import training
-        from ticketclient.threads import torch_threads, train_device
+        from ticketclient import training  # torch stays out until a model is trained
 
         recipe = recipe if recipe is not None else self.recipe
         if recipe_overrides:
@@ -315,24 +296,19 @@ class Ticket:
         ``tensors`` are the weights to compact (default: the init); pass a trained model's
         ``models.state_to_numpy(model)`` (or any name -> array dict) to compact it after training.
         """
-        from ticketclient import tasks
-        from ticketclient.compact import compact
-
         info = tasks.get(self.task)
         return compact(self._architecture_dict(), tensors if tensors is not None else self.init, self.mask,
                        input_shape=tuple(info.input_shape), num_classes=int(info.num_classes))
 
     def prune_state_dict(self) -> dict[str, torch.Tensor]:
         """The init as a ``torch.nn.utils.prune`` state dict (``*.weight_orig`` + ``*.weight_mask``)."""
-        from ticketclient.interop import to_prune_state_dict
+        from ticketclient import interop  # torch
 
-        return to_prune_state_dict(self.init, self.mask)
+        return interop.to_prune_state_dict(self.init, self.mask)
 
     # --- files ----------------------------------------------------------------------------------------
 
     def bundle(self) -> TicketBundle:
-        from ticketclient.format import TicketBundle
-
         return TicketBundle(config=self.config, init=self.init, mask=self.mask)
 
     def save(self, folder: str | Path) -> Path:

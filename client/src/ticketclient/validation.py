@@ -20,11 +20,15 @@ Density is measured from the mask here and never read from the config.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import math
+import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,8 +81,6 @@ class Limits:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
         """Defaults overridden by ``TICKETHUB_MAX_*`` variables (ValueError names a bad value)."""
-        import os
-
         env = os.environ if environ is None else environ
         values = {}
         for f in fields(cls):
@@ -181,8 +183,6 @@ def validate_bundle(*, config: bytes, init: bytes, mask: bytes, limits: Limits |
 
 def validate_folder(folder: Any, limits: Limits | None = None) -> ValidatedBundle:
     """:func:`validate_bundle` on the three files of a folder."""
-    from pathlib import Path
-
     folder = Path(folder)
     files = {}
     for key, name in zip(("config", "init", "mask"), tformat.BUNDLE_FILES, strict=True):
@@ -388,9 +388,6 @@ def main(argv: list[str] | None = None) -> int:
     Exit status 0 when valid (prints density, parameters and budget), 1 with the error's code, field and
     message when not. Limits come from the environment (``TICKETHUB_MAX_*``).
     """
-    import argparse
-    import sys
-
     parser = argparse.ArgumentParser(prog="python -m ticketclient.validation", description=main.__doc__)
     parser.add_argument("folder", help="a folder with config.json, init.safetensors and mask.safetensors")
     parser.add_argument("--json", action="store_true", help="print JSON")
