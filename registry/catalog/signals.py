@@ -46,7 +46,7 @@ def store_document_after_verification(verification_id: int) -> None:
     written again on every save of the finished record, so the stored bytes follow what was saved last."""
     from django.db.models import Prefetch
 
-    from registry.hub.documents import store_verification_document
+    from registry.hub.documents import forget_manifest, store_verification_document
     from registry.verifications.models import Verification, VerificationRun
 
     verification = (
@@ -56,6 +56,7 @@ def store_document_after_verification(verification_id: int) -> None:
     )
     if verification is not None and verification.finished:
         store_verification_document(verification.revision, verification)
+        forget_manifest(verification.revision)
 
 
 def _on_verification_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:

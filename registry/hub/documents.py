@@ -24,7 +24,13 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from registry.catalog.modelcard import CARD_FILE, cached_model_cards, model_card
+from registry.catalog.modelcard import (
+    CARD_CACHE_SECONDS,
+    CARD_FILE,
+    CARD_VERSION,
+    cached_model_cards,
+    model_card,
+)
 from registry.hub.selectors import HubFile, finished_verifications, stored_files, with_runs
 from registry.tickets.models import Revision
 from registry.verifications.models import Verification
@@ -161,48 +167,143 @@ def verification_documents(pairs: Sequence[tuple[Revision, Verification]]) -> di
     return found
 
 
-def document_content(revision: Revision, verification: Verification, stored: HubFile) -> bytes:
+def document_content(revision: Revision, listed: HubFile) -> bytes:
     """The bytes of a listed ``verification.json`` (rebuilt and stored again if the storage lost them)."""
-    content = _read_stored(stored.storage_key or document_key(revision, verification))
+    content = _read_stored(listed.storage_key) if listed.storage_key else None
     if content is None:
+        verification = finished_verifications([revision])[revision.pk]
         with_runs([verification])
         content = build_verification_document(revision, verification)
         _store(revision, verification, content)
     return content
 
 
-# --- every generated file -----------------------------------------------------------------------------
+# --- every file of a revision: the manifest -----------------------------------------------------------
+# What the listing, model info and tree say about a revision's files (paths, sha256, sizes) is kept in the
+# cache as a *manifest* per revision state (its id, status, status change time, verified accuracy: a finished
+# verification always changes them), and the model card's sha256 and size per state and registry address,
+# both read in one cache round trip. A miss reads the files, the verification and the document's sha256
+# (queries for all the missing revisions at once) and fills the entries. A finished verification saved again
+# (registry.catalog.signals) drops its revision's manifest.
+
+_Entry = tuple[str, str, int, str | None]  # path, sha256, size, storage key
 
 
-def generated_files(pairs: Sequence[tuple[Revision, Verification]], *, base: str | None) -> dict[int, list[HubFile]]:
-    """The generated files of each (revision, its finished own verification), by revision id:
-    ``verification.json`` and, for a verified or rejected one when ``base`` (the registry's address) is given,
-    the model card. A fixed number of queries and cache round trips for any number of revisions."""
-    documents = verification_documents(pairs)
-    files: dict[int, list[HubFile]] = {r.pk: [documents[v.pk]] for r, v in pairs}
-    if base is None:
-        return files
-    carded = [(r, v) for r, v in pairs if v.status in CARD_STATUSES]
-    cards = cached_model_cards([v for _, v in carded], base_url=base)
-    with_runs(v for _, v in carded if v.pk not in cards)  # a card built on a miss reads the runs
-    for revision, verification in carded:
+class _Manifest(TypedDict):
+    files: list[_Entry]
+    #: The finished own verification the generated files come from: (id, finish time, status), or None.
+    verification: tuple[int, str | None, str] | None
+
+
+class _CardMeta(TypedDict):
+    verification: tuple[int, str | None, str] | None
+    sha256: str
+    size: int
+
+
+def _state(revision: Revision) -> str:
+    return f"{revision.pk}:{revision.status}:{iso(revision.status_changed_at)}:{revision.verified_accuracy!r}"
+
+
+def manifest_key(revision: Revision) -> str:
+    return f"hub:manifest:v{DOCUMENT_VERSION}:{_state(revision)}"
+
+
+def _card_meta_key(revision: Revision, base: str) -> str:
+    return f"hub:card-meta:v{CARD_VERSION}:{_state(revision)}:{base}"
+
+
+def _verification_ref(verification: Verification) -> tuple[int, str | None, str]:
+    return (verification.pk, iso(verification.finished_at), str(verification.status))
+
+
+def _entry(f: HubFile) -> _Entry:
+    return (f.path, f.sha256, f.size, f.storage_key)
+
+
+def _manifests(revisions: Sequence[Revision]) -> tuple[dict[int, _Manifest], dict[int, Verification]]:
+    """Build the manifests of ``revisions`` (files, verifications: two queries; runs for documents built now)
+    and cache them; also returns the verifications loaded, by revision id."""
+    stored = stored_files(revisions)
+    verifications = finished_verifications(revisions)
+    documents = verification_documents([(r, verifications[r.pk]) for r in revisions if r.pk in verifications])
+    built: dict[int, _Manifest] = {}
+    for revision in revisions:
+        verification = verifications.get(revision.pk)
+        files = stored[revision.pk] + ([documents[verification.pk]] if verification is not None else [])
+        built[revision.pk] = {"files": [_entry(f) for f in files],
+                              "verification": _verification_ref(verification) if verification else None}
+    cache.set_many({manifest_key(r): built[r.pk] for r in revisions}, DOCUMENT_CACHE_SECONDS)
+    return built, verifications
+
+
+def _cards(revisions: Sequence[Revision], manifests: dict[int, _Manifest], cached: dict[str, _CardMeta],
+           verifications: dict[int, Verification], base: str) -> dict[int, HubFile]:
+    """The model card's entry of each revision whose verification was verified or rejected, by revision id;
+    cards not cached are built now (their verifications and runs in one query each)."""
+    carded = [r for r in revisions if (ref := manifests[r.pk]["verification"]) and ref[2] in CARD_STATUSES]
+    found: dict[int, HubFile] = {}
+    missing: list[Revision] = []
+    for revision in carded:
+        meta = cached.get(_card_meta_key(revision, base))
+        if meta is not None and meta["verification"] == manifests[revision.pk]["verification"]:
+            found[revision.pk] = HubFile(CARD_FILE, meta["sha256"], meta["size"])
+        else:
+            missing.append(revision)
+    if not missing:
+        return found
+    unloaded = [r for r in missing if r.pk not in verifications]
+    verifications = {**verifications, **finished_verifications(unloaded)}
+    pairs = [(r, verifications[r.pk]) for r in missing if r.pk in verifications]
+    cards = cached_model_cards([v for _, v in pairs], base_url=base)
+    with_runs(v for _, v in pairs if v.pk not in cards)  # a card built on a miss reads the runs
+    metas: dict[str, _CardMeta] = {}
+    for revision, verification in pairs:
         card = cards.get(verification.pk) or model_card(revision, verification, base_url=base)
-        files[revision.pk].append(HubFile(CARD_FILE, hashlib.sha256(card).hexdigest(), len(card), card))
-    return files
+        hub_file = HubFile(CARD_FILE, hashlib.sha256(card).hexdigest(), len(card), card)
+        metas[_card_meta_key(revision, base)] = {"verification": _verification_ref(verification),
+                                                 "sha256": hub_file.sha256, "size": hub_file.size}
+        found[revision.pk] = hub_file
+    cache.set_many(metas, CARD_CACHE_SECONDS)
+    return found
 
 
 def files_of(revisions: Sequence[Revision], *, base: str | None) -> dict[int, list[HubFile]]:
     """Every file the protocol serves for each revision, sorted by path, by revision id: the stored ones and
-    the generated ones (the model card only when ``base``, the registry's address, is given). Three queries
-    (files, verifications, and runs only for documents or cards built on a miss)."""
-    files = stored_files(revisions)
-    verifications = finished_verifications(revisions)
-    pairs = [(r, verifications[r.pk]) for r in revisions if r.pk in verifications]
-    for pk, generated in generated_files(pairs, base=base).items():
-        files[pk] += generated
+    the generated ones (the model card only when ``base``, the registry's address, is given).
+
+    Warm: one cache round trip and no query for any number of revisions. Cold: files, verifications and (for
+    documents or cards built now) runs, one query each for all the revisions."""
+    keys = {r.pk: manifest_key(r) for r in revisions}
+    card_keys = [_card_meta_key(r, base) for r in revisions] if base is not None else []
+    cached = cache.get_many([*keys.values(), *card_keys])
+    manifests: dict[int, _Manifest] = {pk: cached[key] for pk, key in keys.items() if key in cached}
+    verifications: dict[int, Verification] = {}
+    missing = [r for r in revisions if r.pk not in manifests]
+    if missing:
+        built, verifications = _manifests(missing)
+        manifests.update(built)
+    files = {pk: [HubFile(path, sha, size, storage_key=key) for path, sha, size, key in manifest["files"]]
+             for pk, manifest in manifests.items()}
+    if base is not None:
+        for pk, card in _cards(revisions, manifests, cached, verifications, base).items():
+            files[pk].append(card)
     return {pk: sorted(found, key=lambda f: f.path) for pk, found in files.items()}
 
 
 def revision_files(revision: Revision, base: str | None = None) -> list[HubFile]:
     """Every file the protocol serves for ``revision`` (see :func:`files_of`)."""
     return files_of([revision], base=base)[revision.pk]
+
+
+def card_content(revision: Revision, *, base: str) -> bytes | None:
+    """The model card's bytes (registry.catalog.modelcard; cached there), for a GET of ``README.md``."""
+    verification = finished_verifications([revision]).get(revision.pk)
+    if verification is None or verification.status not in CARD_STATUSES:
+        return None
+    return model_card(revision, verification, base_url=base)
+
+
+def forget_manifest(revision: Revision) -> None:
+    """Drop the cached manifest of ``revision`` as it is now (its verification was saved again)."""
+    cache.delete(manifest_key(revision))

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from ticketclient.constants import COMMIT_RE
 
 from registry.hub.errors import HubError, not_served, repo_not_found, revision_not_found
@@ -40,25 +40,32 @@ class HubFile:
 # --- what a request names -----------------------------------------------------------------------------
 
 
-def get_ticket(name: str, *, with_revisions: bool = True) -> Ticket:
-    """The ticket called ``name`` with its task, owner and (``with_revisions``) its served and latest
-    revisions joined: one query. :class:`HubError` ``RepoNotFound`` if there is none."""
-    related = ["task", "owner"] + (["served_revision", "latest_revision"] if with_revisions else [])
-    ticket = Ticket.objects.select_related(*related).filter(name=name).first()
-    if ticket is None:
-        raise repo_not_found(name)
-    return ticket
+def _which(ref: str, *, include_unpublished: bool) -> str | None:
+    """The ticket's stored revision that ``ref`` names (``served_revision`` or ``latest_revision``), if any."""
+    if ref != "main":
+        return None
+    return "latest_revision" if include_unpublished else "served_revision"
+
+
+def get_ticket(name: str, ref: str = "main", *, include_unpublished: bool = False) -> Ticket:
+    """The ticket called ``name`` with its task and owner and, for ``main``, the revision it names joined:
+    one query. :class:`HubError` ``RepoNotFound`` if there is none."""
+    related = ["task", "owner"]
+    if which := _which(ref, include_unpublished=include_unpublished):
+        related.append(which)
+    try:
+        return Ticket.objects.select_related(*related).get(name=name)
+    except Ticket.DoesNotExist:
+        raise repo_not_found(name) from None
 
 
 def _named_revision(ticket: Ticket, ref: str, *, include_unpublished: bool) -> Revision:
-    if ref == "main":
-        found = ticket.latest_revision if include_unpublished else ticket.served_revision
+    if which := _which(ref, include_unpublished=include_unpublished):
+        found = getattr(ticket, which)
         if found is None:
             raise not_served(ticket, None, ref)
     elif COMMIT_RE.match(ref):
-        served = ticket.served_revision
-        found = served if served is not None and served.commit == ref else (
-            ticket.revisions.filter(commit=ref).first())
+        found = ticket.revisions.filter(commit=ref).first()
         if found is None:
             raise revision_not_found(f"Ticket {ticket.name!r} has no revision {ref}.")
     else:
@@ -75,17 +82,45 @@ def served_revision(ticket: Ticket, ref: str, *, user: Any, include_unpublished:
     the ticket's owner and staff (401 for an anonymous request, 403 for anyone else).
     """
     found = _named_revision(ticket, ref, include_unpublished=include_unpublished)
-    if is_published(found):
-        return found
+    check_may_have(found, ref, user=user, include_unpublished=include_unpublished)
+    return found
+
+
+def check_may_have(revision: Revision, ref: str, *, user: Any, include_unpublished: bool) -> None:
+    """Raise the :class:`HubError` that refuses ``revision`` (named ``ref``) to this request, if any."""
+    if is_published(revision):
+        return
+    ticket = revision.ticket
     if not include_unpublished:
-        raise not_served(ticket, found, ref)
-    if found.status in PRIVATE_STATUSES and not may_see_unpublished(user, ticket):
+        raise not_served(ticket, revision, ref)
+    if revision.status in PRIVATE_STATUSES and not may_see_unpublished(user, ticket):
         if user is None:
             raise HubError(401, None, f"Log in (a registry token) to pull unpublished revisions of {ticket.name!r}.",
-                           slug="not_authenticated", ticket_status=str(found.status))
+                           slug="not_authenticated", ticket_status=str(revision.status))
         raise HubError(403, "GatedRepo", f"Only the owner of {ticket.name!r} may pull its unpublished revisions.",
-                       slug="permission_denied", ticket_status=str(found.status))
-    return found
+                       slug="permission_denied", ticket_status=str(revision.status))
+
+
+def stored_file_named(name: str, ref: str, path: str, *, user: Any,
+                      include_unpublished: bool) -> tuple[Revision, HubFile] | None:
+    """The fast path of ``resolve`` for an uploaded file: the revision ``ref`` names and its file ``path`` in one
+    query (file, revision and ticket joined), if this request may have it. None when that finds no row (an
+    unknown name, revision or path, or a generated file): the caller then asks step by step, for the precise
+    error or the generated file."""
+    which = _which(ref, include_unpublished=include_unpublished)
+    if which is not None:
+        condition = Q(**{f"revision__ticket__{which}": F("revision")})
+    elif COMMIT_RE.match(ref):
+        condition = Q(revision__commit=ref)
+    else:
+        return None
+    rows = RevisionFile.objects.select_related("revision", "revision__ticket")
+    try:
+        row = rows.get(condition, revision__ticket__name=name, path=path)
+    except RevisionFile.DoesNotExist:
+        return None
+    check_may_have(row.revision, ref, user=user, include_unpublished=include_unpublished)
+    return row.revision, _blob(row)
 
 
 # --- files and verifications ------------------------------------------------------------------------------
@@ -97,11 +132,6 @@ def stored_files(revisions: Sequence[Revision]) -> dict[int, list[HubFile]]:
     for f in RevisionFile.objects.filter(revision__in=[r.pk for r in revisions]):
         found[f.revision_id].append(_blob(f))
     return found
-
-
-def stored_file(revision: Revision, path: str) -> HubFile | None:
-    f = RevisionFile.objects.filter(revision=revision, path=path).first()
-    return _blob(f) if f is not None else None
 
 
 def _blob(f: RevisionFile) -> HubFile:

@@ -45,7 +45,7 @@ from rest_framework import exceptions
 from registry.accounts.authentication import ApiTokenAuthentication
 from registry.catalog.modelcard import CARD_FILE
 from registry.hub import selectors
-from registry.hub.documents import VERIFICATION_FILE, document_content, files_of, generated_files
+from registry.hub.documents import VERIFICATION_FILE, card_content, document_content, files_of
 from registry.hub.documents import revision_files as revision_files  # the catalog's ticket page lists them
 from registry.hub.errors import HubError, bad_request, entry_not_found
 from registry.hub.payloads import model_dict, tree_entries
@@ -92,9 +92,9 @@ def _wants_unpublished(request: HttpRequest) -> bool:
 
 
 def _named(request: HttpRequest, name: str, revision: str, user: AbstractBaseUser | None) -> tuple[Ticket, Revision]:
-    ticket = selectors.get_ticket(name)
-    found = selectors.served_revision(ticket, revision, user=user, include_unpublished=_wants_unpublished(request))
-    return ticket, found
+    include = _wants_unpublished(request)
+    ticket = selectors.get_ticket(name, revision, include_unpublished=include)
+    return ticket, selectors.served_revision(ticket, revision, user=user, include_unpublished=include)
 
 
 def base_url(request: HttpRequest) -> str:
@@ -126,15 +126,13 @@ def tree(request: HttpRequest, name: str, revision: str, *, user: AbstractBaseUs
 def _generated_file(request: HttpRequest, found: Revision, path: str) -> HubFile | None:
     if path not in (VERIFICATION_FILE, CARD_FILE):
         return None
-    verification = selectors.finished_verifications([found]).get(found.pk)
-    if verification is None:
-        return None
-    base = base_url(request) if path == CARD_FILE else None  # verification.json never builds the card
-    files = generated_files([(found, verification)], base=base)[found.pk]
-    hub_file = next((f for f in files if f.path == path), None)
-    if hub_file is not None and path == VERIFICATION_FILE and request.method == "GET":
-        return HubFile(path, hub_file.sha256, hub_file.size, document_content(found, verification, hub_file))
-    return hub_file
+    base = base_url(request)
+    listed = next((f for f in files_of([found], base=base if path == CARD_FILE else None)[found.pk]
+                   if f.path == path), None)  # verification.json never builds the card
+    if listed is None or request.method != "GET":
+        return listed
+    content = document_content(found, listed) if path == VERIFICATION_FILE else card_content(found, base=base)
+    return HubFile(path, listed.sha256, listed.size, content)
 
 
 def _content_type(path: str) -> str:
@@ -147,11 +145,18 @@ def _content_type(path: str) -> str:
 def resolve(request: HttpRequest, name: str, revision: str, path: str, *,
             user: AbstractBaseUser | None) -> HttpResponseBase:
     """``HEAD|GET /<name>/resolve/<rev>/<path>``: a file with X-Repo-Commit and ETag (its sha256)."""
-    ticket, found = _named(request, name, revision, user)
-    # A stored file is one row; only verification.json and README.md are generated (once, then kept).
-    hub_file = selectors.stored_file(found, path) or _generated_file(request, found, path)
-    if hub_file is None:
-        raise entry_not_found(ticket, found, path)
+    # An uploaded file: one query (file, revision, ticket). Otherwise step by step: the precise error, or
+    # one of the generated files (verification.json, README.md: built once, then kept).
+    fast = selectors.stored_file_named(name, revision, path, user=user, include_unpublished=_wants_unpublished(request))
+    if fast is not None:
+        found, hub_file = fast
+        ticket = found.ticket
+    else:
+        ticket, found = _named(request, name, revision, user)
+        generated = _generated_file(request, found, path)
+        if generated is None:
+            raise entry_not_found(ticket, found, path)
+        hub_file = generated
     content_type = _content_type(path)
     response: HttpResponseBase
     if request.method == "HEAD":
