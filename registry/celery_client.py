@@ -1,4 +1,4 @@
-"""The web process's side of Celery: enqueue a verification, without importing torch or the verifier.
+"""The web process's side of Celery: send a verification job, without importing torch or the verifier.
 
 A small producer-only Celery app built from Django settings (``CELERY_BROKER_URL``, the broker key prefix
 ``VERIFIER_BROKER_PREFIX`` and the queue ``VERIFIER_QUEUE`` shared with verifier/config.py). The worker
@@ -19,9 +19,10 @@ from django.conf import settings
 
 logger = logging.getLogger("registry.enqueue")
 
-VERIFY_TASK = "verifier.verify_revision"
+#: The one task a verification's message names (its argument: the Verification record's id).
+RUN_TASK = "verifier.run_verification"
 
-#: After a failed send, enqueues are skipped (the revision stays pending for the sweeper) for this long, so
+#: After a failed send, sends are skipped (the record stays queued for the sweeper) for this long, so
 #: that a broker outage does not cost every submission the connection retries.
 SKIP_AFTER_FAILURE_S = 10.0
 _broker_down_until: dict[str, float] = {}  # broker URL -> monotonic time
@@ -54,32 +55,48 @@ def celery_app() -> Celery:
     )
 
 
-def enqueue_verification(revision_id: int) -> bool:
-    """Send ``verifier.verify_revision(revision_id)`` to the verify queue. Never raises.
+def send_run_verification(verification_id: int, *, soft_time_limit_s: float | None,
+                         time_limit_s: float | None) -> None:
+    """Send ``verifier.run_verification(verification_id)`` to the verify queue, with the job's time limits.
 
-    Called from ``transaction.on_commit`` after a revision is stored. If the broker is unreachable the
-    revision stays ``pending`` and the verifier's periodic sweep (or an admin requeue) picks it up; the
-    submission itself has already succeeded, so this logs instead of failing the request.
+    Raises when the broker cannot take the message (the sweeper's task retries); for the web process's
+    never-raising send, see :func:`try_send_run_verification`.
+    """
+    app = celery_app()
+    # An explicit connection: Celery lets a CELERY_BROKER_URL environment variable override the configured
+    # broker_url, and the settings (which read that variable too) must stay the one source.
+    with app.connection_for_write(settings.CELERY_BROKER_URL) as connection:
+        app.send_task(
+            RUN_TASK,
+            args=[verification_id],
+            queue=settings.VERIFIER_QUEUE,
+            soft_time_limit=soft_time_limit_s,
+            time_limit=time_limit_s,
+            connection=connection,
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
+        )
+    logger.info("enqueued verification %s on queue %s", verification_id, settings.VERIFIER_QUEUE)
+
+
+def try_send_run_verification(verification_id: int, *, soft_time_limit_s: float | None,
+                              time_limit_s: float | None) -> bool:
+    """:func:`send_run_verification`, but never raises: False when the broker is unreachable.
+
+    Called after a submission's transaction has committed (through
+    :func:`registry.verifications.dispatch.enqueue_on_commit`). If the broker is down, the verification
+    record stays ``queued`` and the verifier's periodic sweep (or an admin requeue) sends it later; the
+    submission itself has already succeeded, so this logs instead of failing the request. After a failure,
+    sends are skipped for ``SKIP_AFTER_FAILURE_S`` so that an outage does not cost every request the retries.
     """
     if time.monotonic() < _broker_down_until.get(settings.CELERY_BROKER_URL, 0.0):
-        logger.warning("broker unavailable a moment ago: revision %s stays pending for the sweeper", revision_id)
+        logger.warning("broker unavailable a moment ago: verification %s stays queued for the sweeper",
+                       verification_id)
         return False
-    app = celery_app()
     try:
-        # An explicit connection: Celery lets a CELERY_BROKER_URL environment variable override the
-        # configured broker_url, and the settings (which read that variable too) must stay the one source.
-        with app.connection_for_write(settings.CELERY_BROKER_URL) as connection:
-            app.send_task(
-                VERIFY_TASK,
-                args=[revision_id],
-                queue=settings.VERIFIER_QUEUE,
-                connection=connection,
-                retry=True,
-                retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
-            )
+        send_run_verification(verification_id, soft_time_limit_s=soft_time_limit_s, time_limit_s=time_limit_s)
     except Exception:
         _broker_down_until[settings.CELERY_BROKER_URL] = time.monotonic() + SKIP_AFTER_FAILURE_S
-        logger.exception("could not enqueue verification of revision %s (it stays pending)", revision_id)
+        logger.exception("could not enqueue verification %s (it stays queued for the sweeper)", verification_id)
         return False
-    logger.info("enqueued verification of revision %s on queue %s", revision_id, settings.VERIFIER_QUEUE)
     return True

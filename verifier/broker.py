@@ -16,10 +16,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from registry.celery_client import RUN_TASK
+
 log = logging.getLogger(__name__)
 
-RUN_TASK = "verifier.run_verification"
-VERIFY_TASK = "verifier.verify_revision"
+#: The legacy task of messages from before the one-hop submit path (see :func:`verifier.tasks.verify_revision`).
+LEGACY_VERIFY_TASK = "verifier.verify_revision"
 #: kombu's Redis transport: the separator and priority steps of a queue's list keys.
 PRIORITY_SEP = "\x06\x16"
 PRIORITY_STEPS = (0, 3, 6, 9)
@@ -31,7 +33,7 @@ class BrokerView:
     waiting: set[int] = field(default_factory=set)
     #: Verification ids with a message delivered to a worker and not acknowledged yet.
     delivered: set[int] = field(default_factory=set)
-    #: Revision ids with a ``verify_revision`` message waiting or delivered.
+    #: Revision ids with a legacy ``verify_revision`` message waiting or delivered.
     revisions: set[int] = field(default_factory=set)
 
     def holds_verification(self, verification_id: int) -> bool:
@@ -78,7 +80,7 @@ def _record(view: BrokerView, raw: bytes | str, *, delivered: bool) -> None:
     task, object_id = parsed
     if task == RUN_TASK:
         (view.delivered if delivered else view.waiting).add(object_id)
-    elif task == VERIFY_TASK:
+    elif task == LEGACY_VERIFY_TASK:
         view.revisions.add(object_id)
 
 

@@ -1,8 +1,8 @@
 """The Celery application of the verifier's workers (torch-free; the web process never imports it).
 
-The registry enqueues through its own producer app, :mod:`registry.celery_client` (``verifier.verify_revision``
-on the ``verify`` queue; :func:`registry.verifications.dispatch.enqueue_verification` for
-``verifier.run_verification``): the two only share the broker, the queue and the task names. Workers run
+The registry sends each verification's one message, ``verifier.run_verification(verification_id)`` on the
+``verify`` queue, through its own producer app, :mod:`registry.celery_client` (called by
+:mod:`registry.verifications.dispatch`): the two only share the broker, the queue and the task names. Workers run
 ``celery -A verifier worker -Q verify --concurrency 1 -P prefork`` (one process per GPU; on a CPU-only
 machine, one process that trains on the CPU and says so in its log).
 
@@ -15,7 +15,7 @@ Worker settings for long GPU jobs:
   its message instead of failing it.
 - ``worker_prefetch_multiplier = 1``: a worker holds one job at a time; queued jobs stay available to
   idle workers.
-- soft and hard time limits per job, derived from the recipe's budget (:mod:`verifier.budget`).
+- soft and hard time limits per job, derived from the recipe's budget (:mod:`registry.verifications.budget`).
 - pool processes are recycled after ``VERIFIER_MAX_TASKS_PER_CHILD`` (default 200) jobs, and a new one gets
   ``VERIFIER_PROC_ALIVE_TIMEOUT_S`` (default 120 s, Celery's own is 4 s) to import torch and warm it up: on a
   busy machine a fresh process that misses the start-up timeout is killed, and the next one too.

@@ -10,8 +10,10 @@ case:
   finished, and after ``max_attempts`` lost workers the claim ends it as failed.
 - a verification ``queued`` for which the broker holds no message at all (waiting or delivered), at most
   once per stale threshold.
-- a revision ``pending`` with no verification and no ``verify_revision`` message (the registry's enqueue
-  failed after its commit, e.g. Redis was down): its own verification is created and enqueued.
+- a verification ``queued`` whose message was never sent (the broker was down when its submission
+  committed: the registry stamps no ``enqueued_at`` then), on the next sweep.
+- a revision ``pending`` with no verification at all and no legacy ``verify_revision`` message (rows from
+  before the submit transaction created the record): its own verification is created and enqueued.
 
 Which messages the broker holds comes from :func:`verifier.broker.broker_view` (Redis). Without such a
 view (the filesystem transport of the local run) a message is re-sent only when the last one is older than
@@ -21,14 +23,18 @@ the verification's hard limit plus the grace, or older than the last heartbeat o
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from django.db.models import Q
 from django.utils import timezone
 
+from registry.verifications.dispatch import (
+    get_or_create_verification,
+    own_task,
+    resend_after_s,
+    send_verification,
+)
 from verifier.config import get_settings
-from verifier.dispatch import enqueue_verification, get_or_create_verification, own_task, resend_after_s
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +59,8 @@ def sweep() -> list[int]:
         raise
     requeued: list[int] = []
 
-    def send(v: Any, why: str) -> None:
-        enqueue_verification(v, force=True)
+    def send(v: Verification, why: str) -> None:
+        send_verification(v, force=True)
         log.warning("sweeper: re-enqueued %s (%s)", v, why)
         requeued.append(v.pk)
 
@@ -62,12 +68,13 @@ def sweep() -> list[int]:
         Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True, started_at__lt=stale_before)
     ).filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=in_flight))
     for v in dead.select_related("revision"):
+        last_seen = v.heartbeat_at or v.started_at or now  # the filter above: one of the two is set
         if view is not None:
             if v.pk not in view.waiting:
-                send(v, f"heartbeat {_age(v.heartbeat_at or v.started_at, now)} old, no message waiting")
-        elif v.enqueued_at is None or v.enqueued_at < (v.heartbeat_at or v.started_at) or \
+                send(v, f"heartbeat {_age(last_seen, now)} old, no message waiting")
+        elif v.enqueued_at is None or v.enqueued_at < last_seen or \
                 v.enqueued_at < now - timedelta(seconds=resend_after_s(v)):
-            send(v, f"heartbeat {_age(v.heartbeat_at or v.started_at, now)} old")
+            send(v, f"heartbeat {_age(last_seen, now)} old")
 
     # at most one message per stale threshold: a job that crashes before it can claim (broken code, a schema
     # mismatch) is acknowledged and lost again each time; it must not be re-sent on every sweep
@@ -85,13 +92,13 @@ def sweep() -> list[int]:
     ).select_related("ticket__task")
     for revision in orphans:
         if view is not None and revision.pk in view.revisions:
-            continue  # its verify_revision message is waiting or being handled
+            continue  # its legacy verify_revision message is waiting or being handled
         v = get_or_create_verification(revision, task=own_task(revision), kind="own")
-        if enqueue_verification(v):
+        if send_verification(v):
             log.warning("sweeper: revision %s was never enqueued; enqueued %s", revision.pk, v)
             requeued.append(v.pk)
     return requeued
 
 
-def _age(then: Any, now: Any) -> str:
+def _age(then: datetime | None, now: datetime) -> str:
     return f"{(now - then).total_seconds():.0f}s" if then else "unknown"

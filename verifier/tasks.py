@@ -1,14 +1,16 @@
 """Celery tasks: thin shells that take ids and call the job (torch is imported only inside the job).
 
-- ``verifier.verify_revision(revision_id)``: what the registry enqueues when a revision is created. It
-  records the revision's own Verification, derives the time limits from the recipe's budget, and enqueues
-  ``verifier.run_verification`` with those limits.
-- ``verifier.run_verification(verification_id)``: trains the ticket and its controls and applies the policy.
+- ``verifier.run_verification(verification_id)``: the one message of a verification. The registry sends it
+  once the transaction that created the record has committed (a submission, a requeue, a transfer
+  request), with the soft and hard time limits derived from the recipe's budget. It trains the ticket and its controls and applies the policy.
   Idempotent: finished runs are kept and skipped on redelivery. While it runs, a heartbeat thread stamps
   ``heartbeat_at`` every few seconds, so a dead worker is noticed by the sweeper within the stale threshold.
   A transient error (database, broker or storage unavailable) is retried ``TRANSIENT_MAX_RETRIES`` times with
   exponential backoff, then the verification ends as ``failed``; any other exception ends it as ``failed``
   at once (see :func:`verifier.job.run`).
+- ``verifier.verify_revision(revision_id)``: a backward-compatible shim for messages that a registry older
+  than the one-hop submit path left in a broker. It takes (or creates) the revision's own record and runs
+  it in the same task, with no second message; its message carries no per-job time limits.
 - ``verifier.sweep_stuck_verifications()``: periodic (celery beat), routed to its own queue (the sweep
   queue) so that it never counts against the training pool's ``max_tasks_per_child``.
 """
@@ -20,6 +22,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from verifier.celery import app
@@ -87,27 +90,37 @@ def heartbeat_interval_s() -> float:
     return max(0.5, min(15.0, get_settings().heartbeat_stale_s / 4))
 
 
-@app.task(name="verifier.verify_revision", **RETRY_KW)
-def verify_revision(revision_id: int) -> int:
-    from verifier import dispatch
-
-    return dispatch.start_own_verification(revision_id)
-
-
 @app.task(name="verifier.run_verification", bind=True)
-def run_verification(self, verification_id: int, transient_retries: int = 0) -> str:
+def run_verification(self: Task, verification_id: int, transient_retries: int = 0) -> str:
+    return _run_job(self, verification_id, retry_args=[verification_id], transient_retries=transient_retries)
+
+
+@app.task(name="verifier.verify_revision", bind=True)
+def verify_revision(self: Task, revision_id: int, transient_retries: int = 0) -> str:
+    """Backward-compatible shim: a ``verify_revision`` message from before the one-hop submit path runs the
+    revision's own verification here, in this task (no second message)."""
+    from registry.tickets.models import Revision
+    from registry.verifications.dispatch import queue_own_verification
+
+    revision = Revision.objects.select_related("ticket__task").get(pk=revision_id)
+    verification = queue_own_verification(revision)
+    return _run_job(self, verification.pk, retry_args=[revision_id], transient_retries=transient_retries)
+
+
+def _run_job(task: Task, verification_id: int, *, retry_args: list[int], transient_retries: int) -> str:
+    """Run the job under a heartbeat; retry (the same message) on a busy duplicate or a transient error."""
     from verifier import job
 
     try:
         with heartbeat(verification_id, heartbeat_interval_s()):
-            return job.run(verification_id, attempt_id=self.request.id or "", transient_retries=transient_retries,
-                           redelivered=bool((self.request.delivery_info or {}).get("redelivered")))
+            return job.run(verification_id, attempt_id=task.request.id or "", transient_retries=transient_retries,
+                           redelivered=bool((task.request.delivery_info or {}).get("redelivered")))
     except SoftTimeLimitExceeded:
         job.fail_time_limit(verification_id)
         return "time_limit"
     except job.AnotherWorkerIsRunning as busy:
         # A duplicate delivery while the first one is alive: look again once its heartbeat may be stale.
-        raise self.retry(countdown=busy.retry_in_s, max_retries=None) from None
+        raise task.retry(countdown=busy.retry_in_s, max_retries=None) from None
     except TRANSIENT_ERRORS as e:
         if transient_retries >= TRANSIENT_MAX_RETRIES:
             _fail_after_transient_errors(verification_id, e, transient_retries)
@@ -115,7 +128,7 @@ def run_verification(self, verification_id: int, transient_retries: int = 0) -> 
         countdown = transient_backoff_s(transient_retries)
         log.warning("verification %s: transient %s (%s); retry %d/%d in %.0f s", verification_id,
                     type(e).__name__, e, transient_retries + 1, TRANSIENT_MAX_RETRIES, countdown)
-        raise self.retry(args=[verification_id], kwargs={"transient_retries": transient_retries + 1},
+        raise task.retry(args=retry_args, kwargs={"transient_retries": transient_retries + 1},
                          countdown=countdown, max_retries=None) from None
 
 

@@ -1,8 +1,9 @@
 """Every write to tickets: submit (ticket or new revision), withdraw, verification status, downloads.
 
 A submission is validated completely (``ticketclient.validation``, torch-free) before anything is
-written; then the rows and the blobs are written in one transaction, and the verification is enqueued
-only once that transaction has committed. A submission that fails at any point leaves no rows and no
+written; then the rows, the blobs and the revision's own verification record (``queued``) are written in
+one transaction, and its one job message (``verifier.run_verification``) is sent only once that
+transaction has committed. A submission that fails at any point leaves no rows and no
 blobs of its own behind.
 """
 
@@ -18,12 +19,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
-from registry.celery_client import enqueue_verification
 from registry.common.errors import ApiError
 from registry.common.jsonable import jsonable
 from registry.tickets import blobs
 from registry.tickets.limits import get_limits
 from registry.tickets.models import BUNDLE_FILES, Revision, RevisionFile, Status, Task, Ticket, name_key
+from registry.verifications.dispatch import enqueue_on_commit, queue_own_verification
 
 logger = logging.getLogger("registry.tickets")
 
@@ -182,6 +183,7 @@ def submit_bundle(*, user: Any, upload: BundleUpload, name: str | None = None, m
                 for path in BUNDLE_FILES
             )
             _point_ticket_at(ticket, revision)
+            verification = queue_own_verification(revision)
             # Blobs last: if storing fails, the transaction rolls back; if it succeeds, the commit follows.
             for path in BUNDLE_FILES:
                 try:
@@ -195,7 +197,7 @@ def submit_bundle(*, user: Any, upload: BundleUpload, name: str | None = None, m
                     ) from err
                 if created:
                     created_blobs.append(digest)
-            transaction.on_commit(lambda: enqueue_verification(revision.pk), robust=True)
+            enqueue_on_commit(verification)
     except BaseException:
         _remove_unreferenced(created_blobs)
         raise
@@ -348,10 +350,11 @@ def restore_ticket(ticket: Ticket) -> Ticket:
 
 
 def requeue_revision(revision: Revision) -> Revision:
-    """Moderation: reset a revision to ``pending`` and enqueue its verification again (after commit)."""
+    """Moderation: reset a revision to ``pending`` and its own verification to ``queued`` (runs forgotten), and
+    send its job after commit."""
     with transaction.atomic():
         revision = set_revision_status(revision.pk, Status.PENDING)
-        transaction.on_commit(lambda: enqueue_verification(revision.pk), robust=True)
+        enqueue_on_commit(queue_own_verification(revision))
     return revision
 
 

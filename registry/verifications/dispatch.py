@@ -1,28 +1,39 @@
-"""Creating verification records and enqueueing their jobs with time limits (torch-free).
+"""Creating verification records and sending their one job message, with time limits (torch-free).
 
-Used by the ``verifier.verify_revision`` task (what the registry enqueues on every new revision), by the
-transfer-verification request of the web API (``registry.verifications.services``), and by the verifier's
-sweeper. It lives in the registry because the web process uses it and must not import the verifier.
+One submission, one broker hop: the submit (or requeue) transaction creates the revision's own record with
+:func:`queue_own_verification` (status ``queued``) and :func:`enqueue_on_commit` sends
+``verifier.run_verification(verification_id)`` once it commits. The transfer request
+(``registry.verifications.services``) does the same for its record; the verifier's sweeper resends what
+the broker lost with :func:`send_verification`. It lives in the registry because the web process uses it
+and must not import the verifier. Models are imported inside the functions: the verifier's sweeper module
+imports this one before Django's apps are ready.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from ticketclient.policy import TRAINED_ROLES
 
+from registry.celery_client import send_run_verification, try_send_run_verification
 from registry.verifications.budget import TimeLimits, estimate_macs, time_limits
 from registry.verifications.config import get_settings
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from registry.tickets.models import Revision
+    from registry.verifications.models import Verification
 
 log = logging.getLogger(__name__)
 
 
-def limits_for(revision: Any, task: str | None = None) -> TimeLimits:
+def limits_for(revision: Revision, task: str | None = None) -> TimeLimits:
     """Time limits of a verification of ``revision`` from its recipe and its forward multiply-adds."""
     settings = get_settings()
     recipe = (revision.config or {}).get("recipe", {})
@@ -41,7 +52,8 @@ def limits_for(revision: Any, task: str | None = None) -> TimeLimits:
     return time_limits(macs, settings)
 
 
-def own_task(revision: Any) -> str:
+def own_task(revision: Revision) -> str:
+    """The task a revision is verified on first: its config's, else its ticket's."""
     return (revision.config or {}).get("task") or revision.ticket.task.name
 
 
@@ -55,7 +67,8 @@ def _eval_examples(task: str) -> int:
     return n or 20_000
 
 
-def get_or_create_verification(revision: Any, *, task: str, kind: str, requested_by: Any = None) -> Any:
+def get_or_create_verification(revision: Revision, *, task: str, kind: str,
+                               requested_by: User | None = None) -> Verification:
     """The verification of (revision, task, kind), created with its time limits if it is new."""
     from registry.verifications.models import Verification
 
@@ -73,59 +86,67 @@ def get_or_create_verification(revision: Any, *, task: str, kind: str, requested
         return Verification.objects.get(revision=revision, task=task, kind=kind)
 
 
-def resend_after_s(verification: Any) -> float:
+def resend_after_s(verification: Verification) -> float:
     """A job message is sent again only when the last one is older than its hard limit plus the grace."""
     return float(verification.time_limit_s or 0) + get_settings().heartbeat_stale_s
 
 
-def enqueue_verification(verification: Any, *, force: bool = False) -> bool:
-    """Send ``verifier.run_verification`` with the verification's soft and hard time limits.
-
-    Returns False (and sends nothing) when a message was sent recently: a queued message may wait behind
-    long jobs, and duplicates would only be skipped by the job.
-    """
-    from registry.celery_client import celery_app
+def _stamp_enqueued(verification: Verification, *, force: bool) -> bool:
+    """Record that a message is being sent now; False (send nothing) when one was sent recently, unless
+    ``force``: a queued message may wait behind long jobs, and duplicates would only be skipped by the job."""
     from registry.verifications.models import Verification
 
-    settings = get_settings()
     now = timezone.now()
-    cutoff = now - timedelta(seconds=resend_after_s(verification))
+    rows = Verification.objects.filter(pk=verification.pk)
     if not force:
-        claimed = Verification.objects.filter(pk=verification.pk).filter(
-            Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=cutoff)
-        ).update(enqueued_at=now)
-        if not claimed:
-            return False
-    else:
-        Verification.objects.filter(pk=verification.pk).update(enqueued_at=now)
-    # The registry's producer app: the current Django settings name the broker (one path for the web
-    # process, the dispatcher task and the sweeper).
-    celery_app().send_task(
-        "verifier.run_verification",
-        args=[verification.pk],
-        queue=settings.queue,
-        soft_time_limit=verification.soft_time_limit_s,
-        time_limit=verification.time_limit_s,
-    )
+        cutoff = now - timedelta(seconds=resend_after_s(verification))
+        rows = rows.filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=cutoff))
+    return bool(rows.update(enqueued_at=now))
+
+
+def send_verification(verification: Verification, *, force: bool = False) -> bool:
+    """Send the verification's ``verifier.run_verification`` message now (the sweeper's resend).
+
+    Returns False (and sends nothing) when a message was sent recently, unless ``force``. Raises when the
+    broker cannot take the message (the sweep task retries).
+    """
+    if not _stamp_enqueued(verification, force=force):
+        return False
+    send_run_verification(verification.pk, soft_time_limit_s=verification.soft_time_limit_s,
+                          time_limit_s=verification.time_limit_s)
     return True
 
 
-def start_own_verification(revision_id: int) -> int:
-    """What ``verifier.verify_revision`` does: record the own verification and enqueue its job."""
-    from registry.tickets.models import Revision
+def enqueue_on_commit(verification: Verification) -> None:
+    """Send the verification's message once the current transaction commits (nothing if it rolls back).
 
-    revision = Revision.objects.select_related("ticket__task").get(pk=revision_id)
+    Never fails the caller: when the broker is unreachable the record stays ``queued`` with no message
+    stamped, and the sweeper sends it (:func:`registry.celery_client.try_send_run_verification`).
+    """
+    from registry.verifications.models import Verification
+
+    def send() -> None:
+        if not _stamp_enqueued(verification, force=True):
+            return
+        if not try_send_run_verification(verification.pk, soft_time_limit_s=verification.soft_time_limit_s,
+                                         time_limit_s=verification.time_limit_s):
+            Verification.objects.filter(pk=verification.pk).update(enqueued_at=None)
+
+    transaction.on_commit(send, robust=True)
+
+
+def queue_own_verification(revision: Revision) -> Verification:
+    """The revision's own verification, ``queued``: created if new, reset if it had finished (a moderator's
+    requeue). Call inside the transaction that stores or requeues the revision, then
+    :func:`enqueue_on_commit`.
+    """
     verification = get_or_create_verification(revision, task=own_task(revision), kind="own")
     if verification.finished and revision.status == "pending":
-        # A moderator requeued the revision (registry.tickets.services.requeue_revision): verify afresh.
         verification = reset_verification(verification)
-        enqueue_verification(verification, force=True)
-    elif not verification.finished:
-        enqueue_verification(verification)
-    return verification.pk
+    return verification
 
 
-def reset_verification(verification: Any) -> Any:
+def reset_verification(verification: Verification) -> Verification:
     """Forget a finished verification's runs and outcome so that it runs again from scratch."""
     from registry.verifications.models import Verification
 

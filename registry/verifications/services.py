@@ -1,5 +1,6 @@
 """Every write to the verification tables: the transfer request (web) and, for the workers, claim, progress,
-runs, finish and fail (verifier.job calls these; it never writes the rows itself)."""
+runs, finish and fail (verifier.job calls these; it never writes the rows itself). Creating a record and
+sending its message: :mod:`registry.verifications.dispatch`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from typing import Any
 from django.db import transaction
 
 from registry.common.errors import ApiError
-from registry.verifications.dispatch import enqueue_verification, get_or_create_verification
+from registry.verifications.dispatch import (
+    enqueue_on_commit,
+    get_or_create_verification,
+    queue_own_verification,
+    send_verification,
+)
 from registry.verifications.exceptions import AnotherWorkerIsRunning
 from registry.verifications.models import Verification
 from registry.verifications.selectors import is_admin
@@ -57,7 +63,7 @@ def request_transfer(*, user: Any, revision: Any, task_name: str,
         if claimed_accuracy is not None:
             Verification.objects.filter(pk=verification.pk).update(claimed_accuracy=claimed_accuracy)
             verification.claimed_accuracy = claimed_accuracy
-        transaction.on_commit(lambda: enqueue_verification(verification), robust=True)
+        enqueue_on_commit(verification)
     return verification, True
 
 
@@ -207,3 +213,23 @@ def record_run(verification_id: int, *, role: str, seed: int, fields: dict[str, 
     _, created = VerificationRun.objects.get_or_create(verification_id=verification_id, role=role, seed=seed,
                                                        defaults=fields)
     return created
+
+
+def resume_unfinished() -> list[int]:
+    """Release every unfinished verification and send it again; returns their ids.
+
+    Only where no verifier worker can be running (the local run at start-up, on its own locked state
+    folder): a ``running`` record's worker is gone, so its heartbeat is cleared. A pending revision without
+    any record (rows older than the one-hop submit path) gets its own first.
+    """
+    from registry.tickets.models import Revision
+
+    for revision in Revision.objects.filter(status="pending", verifications__isnull=True).select_related("ticket__task"):
+        queue_own_verification(revision)
+    resumed: list[int] = []
+    for v in Verification.objects.exclude(status__in=Verification.FINISHED):
+        Verification.objects.filter(pk=v.pk).update(heartbeat_at=None)
+        v.heartbeat_at = None
+        send_verification(v, force=True)
+        resumed.append(v.pk)
+    return resumed

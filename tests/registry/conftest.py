@@ -57,7 +57,11 @@ def _redis():
 
 @pytest.fixture(autouse=True)
 def broker(settings, _redis) -> Broker:
-    """Point the registry's producer at the real Redis under this session's private key prefix."""
+    """Point the registry's producer at the real Redis under this session's private key prefix (and forget
+    any broker outage an earlier test provoked)."""
+    from registry import celery_client
+
+    celery_client._broker_down_until.clear()
     settings.CELERY_BROKER_URL = REDIS_URL
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": _SESSION_PREFIX}
     b = Broker(client=_redis, prefix=_SESSION_PREFIX, queue=settings.VERIFIER_QUEUE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from registry.celery_client import VERIFY_TASK
+from registry.celery_client import RUN_TASK
 from registry.tickets import services
 from registry.tickets.models import Revision, Status, Ticket
 
@@ -51,7 +51,9 @@ def test_requeue_action_resets_status_and_enqueues_after_commit(admin_client, ti
     revision.refresh_from_db()
     ticket.refresh_from_db()
     assert revision.status == Status.PENDING and ticket.status == Status.PENDING
-    assert broker.messages() == [{"task": VERIFY_TASK, "args": [revision.pk], "kwargs": {}}]
+    verification = revision.verifications.get()
+    assert verification.status == "queued"
+    assert broker.messages() == [{"task": RUN_TASK, "args": [verification.pk], "kwargs": {}}]
 
 
 def test_tickets_and_revisions_cannot_be_deleted_in_admin(admin_client, ticket):

@@ -1,13 +1,15 @@
-"""Storing a revision enqueues ``verifier.verify_revision`` on the real Redis broker after commit, only then."""
+"""A requeue sends ``verifier.run_verification`` on the real Redis broker after commit, only then; the send
+never fails its caller."""
 
 from __future__ import annotations
 
 import pytest
 from django.db import transaction
 
-from registry.celery_client import VERIFY_TASK, enqueue_verification
+from registry.celery_client import RUN_TASK, try_send_run_verification
 from registry.tickets import services
 from registry.tickets.models import Revision, Status, Task, Ticket
+from registry.verifications.models import Verification
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,8 +29,8 @@ def _orm_revision(user) -> Revision:
 
 
 def test_enqueue_sends_the_task_to_the_verify_queue(broker):
-    assert enqueue_verification(42) is True
-    assert broker.messages() == [{"task": VERIFY_TASK, "args": [42], "kwargs": {}}]
+    assert try_send_run_verification(42, soft_time_limit_s=60, time_limit_s=90) is True
+    assert broker.messages() == [{"task": RUN_TASK, "args": [42], "kwargs": {}}]
 
 
 def test_requeue_enqueues_after_commit_and_not_before(owner, broker):
@@ -36,7 +38,9 @@ def test_requeue_enqueues_after_commit_and_not_before(owner, broker):
     with transaction.atomic():
         services.requeue_revision(revision)
         assert broker.messages() == []  # still inside the transaction: nothing sent
-    assert broker.messages() == [{"task": VERIFY_TASK, "args": [revision.pk], "kwargs": {}}]
+    verification = Verification.objects.get(revision=revision)
+    assert broker.messages() == [{"task": RUN_TASK, "args": [verification.pk], "kwargs": {}}]
+    assert verification.status == Verification.Status.QUEUED and verification.enqueued_at is not None
     revision.refresh_from_db()
     assert revision.status == Status.PENDING
 
@@ -54,8 +58,8 @@ def test_rolled_back_requeue_sends_nothing(owner, broker):
 def test_unreachable_broker_does_not_fail_the_caller(settings, caplog):
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     settings.CELERY_ENQUEUE_TIMEOUT_S = 0.5
-    assert enqueue_verification(7) is False
-    assert "could not enqueue verification of revision 7" in caplog.text
+    assert try_send_run_verification(7, soft_time_limit_s=60, time_limit_s=90) is False
+    assert "could not enqueue verification 7" in caplog.text
 
 
 def test_local_run_default_filesystem_broker_holds_the_message(settings, tmp_path):
@@ -67,7 +71,7 @@ def test_local_run_default_filesystem_broker_holds_the_message(settings, tmp_pat
         "processed_folder": str(tmp_path / "processed"), "store_processed": False,
         "control_folder": str(tmp_path / "control"),
     }
-    assert enqueue_verification(11) is True
+    assert try_send_run_verification(11, soft_time_limit_s=60, time_limit_s=90) is True
     messages = list(queue.iterdir())
     assert len(messages) == 1
-    assert VERIFY_TASK in messages[0].read_text() and f".{settings.VERIFIER_QUEUE}.msg" in messages[0].name
+    assert RUN_TASK in messages[0].read_text() and f".{settings.VERIFIER_QUEUE}.msg" in messages[0].name

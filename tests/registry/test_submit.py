@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from registry.celery_client import VERIFY_TASK
+from registry.celery_client import RUN_TASK
 from registry.tickets import blobs
 from registry.tickets.models import Revision, RevisionFile, Status, Ticket
 
@@ -58,8 +58,9 @@ def test_valid_bundle_is_stored_measured_listed_and_served_back(owner_client, an
         assert got["ETag"] == f'"{f["sha256"]}"' and got["X-Checksum-Sha256"] == f["sha256"]
         assert int(got["Content-Length"]) == len(content)
 
-    # And the verification was enqueued, once, for this revision.
-    assert broker.messages() == [{"task": VERIFY_TASK, "args": [revision.pk], "kwargs": {}}]
+    # And the verification was enqueued, once, for this revision's own verification record.
+    verification = revision.verifications.get()
+    assert broker.messages() == [{"task": RUN_TASK, "args": [verification.pk], "kwargs": {}}]
 
 
 def test_new_revision_of_own_ticket(owner_client, make_bundle, submit, broker):
@@ -78,7 +79,8 @@ def test_new_revision_of_own_ticket(owner_client, make_bundle, submit, broker):
     # Both revisions stay downloadable by commit id.
     old = owner_client.get(f"/api/v1/tickets/evolving-ticket/revisions/{first['revision']['commit']}/")
     assert old.status_code == 200 and old.json()["density"] == first["density"]
-    assert [m["args"] for m in broker.messages()] == [[r.pk] for r in ticket.revisions.order_by("number")]
+    assert [m["args"] for m in broker.messages()] == [[r.verifications.get().pk]
+                                                      for r in ticket.revisions.order_by("number")]
 
 
 def test_identical_resubmission_is_refused(owner_client, make_bundle, submit):

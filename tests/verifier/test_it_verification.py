@@ -358,14 +358,19 @@ def test_database_outage_mid_job_is_retried_and_the_job_finishes(owner_client, m
     assert VerificationRun.objects.filter(verification_id=v.pk).count() == RUNS
 
 
-def test_soft_time_limit_rejects_with_the_reason_and_keeps_finished_runs(owner_client, make_bundle, start_worker):
+def test_soft_time_limit_rejects_with_the_reason_and_keeps_finished_runs(owner_client, make_bundle, start_worker,
+                                                                        monkeypatch):
     """The time limits come from the recipe's budget; a deployment that assumes a very fast machine gets a
     limit of about two seconds here, and the job is stopped and rejected at it (never retried)."""
     from registry.verifications.models import Verification
 
+    # the deployment's settings: the record's limits are set when the submission creates it
+    fast_machine = {"VERIFIER_TIME_OVERHEAD_S": "2", "VERIFIER_ASSUMED_MACS_PER_SECOND": "1e15"}
+    for name, value in fast_machine.items():
+        monkeypatch.setenv(name, value)
     bundle = make_bundle(config=tiny_config(accuracy=0.25, iterations=4000, eval_every=100), seed=8)
     commit = submit(owner_client, bundle, "slow-mlp")["revision"]["commit"]
-    worker = start_worker(VERIFIER_STACKED="0", VERIFIER_TIME_OVERHEAD_S="2", VERIFIER_ASSUMED_MACS_PER_SECOND="1e15")
+    worker = start_worker(VERIFIER_STACKED="0", **fast_machine)
     body = wait_until_finished(owner_client, "slow-mlp", commit, [worker], timeout=240)
     record = own_record(body)
     assert body["status"] == "rejected" and record["error_code"] == "time_limit", record

@@ -23,9 +23,11 @@ def _submitted(client, make_bundle, name: str, seed: int = 0):
 
 
 def _record(revision, *, status: str, reason: str = "", kind: str = "own", task: str | None = None) -> Verification:
-    v = Verification.objects.create(revision=revision, task=task or revision.ticket.task.name, kind=kind,
-                                    status=status, reason=reason, runs_total=10, runs_done=1,
-                                    policy={"statistic": "median", "text": "stated in advance"})
+    # the submission made the own record (queued): what a worker would then write into it
+    v, _ = Verification.objects.update_or_create(
+        revision=revision, task=task or revision.ticket.task.name, kind=kind,
+        defaults={"status": status, "reason": reason, "runs_total": 10, "runs_done": 1,
+                  "policy": {"statistic": "median", "text": "stated in advance"}})
     VerificationRun.objects.create(verification=v, role="ticket", seed=0, final_test_accuracy=0.61,
                                    curve=[{"iteration": 0, "test_accuracy": 0.1}], iterations=200)
     return v
@@ -57,7 +59,7 @@ def test_verified_results_are_public_with_progress_and_runs(owner_client, anon_c
 
 def test_queued_record_shows_the_current_policy(owner_client, make_bundle):
     revision = _submitted(owner_client, make_bundle, "queued-one")
-    v = Verification.objects.create(revision=revision, task="mnist1d", kind="own")
+    v = Verification.objects.get(revision=revision, task="mnist1d", kind="own")  # made by the submission
     body = owner_client.get(f"/api/v1/verifications/{v.pk}/").json()
     tolerance = current_policy().tolerance_for("mnist1d")
     assert body["status"] == "queued" and body["policy"]["task"] == "mnist1d" and body["policy"]["tolerance"] == tolerance
