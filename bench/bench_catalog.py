@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_catalog.py [--requests 200] [--concurrency 4] [--quick]
     .venv/bin/python bench/bench_catalog.py --queries           # SQL queries per route (no server)
     .venv/bin/python bench/bench_catalog.py --profile "API list"  # cProfile of routes (label contains it; all)
+    .venv/bin/python bench/bench_catalog.py --split --repeat 30   # wall, CPU and SQL ms per route (no server)
 
 Serves the seeded database (``seed_catalog.py``) with gunicorn, 2 sync workers, DEBUG off, persistent
 database connections, the Redis cache, throttles out of the way, on a free loopback port; then a bounded
@@ -216,6 +217,43 @@ def count_queries(args: argparse.Namespace) -> int:
     return 0
 
 
+def split_time(args: argparse.Namespace) -> int:
+    """Per route, ``--repeat`` in-process requests (Django's test client, DEBUG off, no server): the median
+    wall time, the web process's CPU time and the time spent in SQL (query round trips, as Django's
+    CaptureQueriesContext times them). CPU time is what a shared box's load moves least."""
+    import statistics
+
+    var_dir = tempfile.TemporaryDirectory(prefix="bench-catalog-")
+    os.environ.update(server_env(args.database, var_dir.name))
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    print(f"{uptime()}\n| route | queries | wall ms (median) | CPU ms (median) | SQL ms (median) | wall - SQL ms |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for label, method, path, _goal in ROUTES:
+        getattr(client, method.lower())(path)
+        walls, cpus, sqls, n = [], [], [], 0
+        for _ in range(args.repeat):
+            with CaptureQueriesContext(connection) as queries:
+                wall, cpu = time.perf_counter(), time.process_time()
+                getattr(client, method.lower())(path)
+                walls.append(time.perf_counter() - wall)
+                cpus.append(time.process_time() - cpu)
+            sqls.append(sum(float(q["time"]) for q in queries.captured_queries))
+            n = len(queries.captured_queries)
+        wall, cpu, sql = (statistics.median(v) * 1000 for v in (walls, cpus, sqls))
+        print(f"| {label} | {n} | {wall:.1f} | {cpu:.1f} | {sql:.1f} | {wall - sql:.1f} |", flush=True)
+    print(uptime())
+    var_dir.cleanup()
+    return 0
+
+
 def profile(args: argparse.Namespace) -> int:
     """cProfile of ``--repeat`` in-process requests per route (Django's test client, DEBUG off): the top
     functions by cumulative time, to see where a route's time goes."""
@@ -263,6 +301,8 @@ def main() -> None:
                         help="the checkout gunicorn serves (e.g. an exported older commit, for a before/after)")
     parser.add_argument("--quick", action="store_true", help="60 requests per route, 3 warm-up")
     parser.add_argument("--queries", action="store_true", help="print SQL queries per route instead")
+    parser.add_argument("--split", action="store_true",
+                        help="in-process wall, CPU and SQL time per route (--repeat requests) instead")
     parser.add_argument("--profile", metavar="ROUTE", help="cProfile routes whose label contains ROUTE ('all')")
     parser.add_argument("--repeat", type=int, default=20, help="requests per profiled route")
     parser.add_argument("--top", type=int, default=25, help="functions shown per profiled route")
@@ -271,6 +311,8 @@ def main() -> None:
         args.requests, args.warmup, args.seconds = 60, 2, 6.0
     if args.profile:
         sys.exit(profile(args))
+    if args.split:
+        sys.exit(split_time(args))
     sys.exit(count_queries(args) if args.queries else run_load(args))
 
 

@@ -82,12 +82,13 @@ def catalog(request: HttpRequest) -> HttpResponse:
     form = CatalogFilterForm(request.GET)
     filters, empty = form.to_filters()
     page = selectors.catalog_page(filters, request.GET.get("page") or 1, empty=empty)
+    menus = selectors.filter_menus()
     return render(request, "catalog/catalog.html", {
         "form": form,
         "filters": filters,
         "page": page,
-        "tasks": list(Task.objects.order_by("name").values_list("name", flat=True)),
-        "architectures": selectors.architectures(),
+        "tasks": menus.tasks,
+        "architectures": menus.architectures,
         "sorts": SORT_CHOICES,
         "statuses": STATUS_CHOICES,
     })

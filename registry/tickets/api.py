@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 
 from registry.common.errors import ApiError
 from registry.common.pagination import PagePagination
+from registry.common.rowcache import cached_rows, row_key, row_values
 from registry.tickets import blobs, selectors, services
 from registry.tickets.limits import max_part_bytes
 from registry.tickets.models import BUNDLE_FILES, Revision, RevisionFile, Status, Task, Ticket
@@ -137,6 +138,22 @@ class TicketDetailOutput(TicketOutput):
 
     def get_revisions_url(self, obj: Ticket) -> str:
         return _abs(self.context["request"], "ticket-revisions", name=obj.name)
+
+
+#: What a ``TicketOutput`` row shows (``published`` follows ``status``): its cache key (rowcache).
+TICKET_ROW_VALUES = (
+    "pk", "updated_at", "name", "owner.username", "task.name", "family", "status", "density", "num_parameters",
+    "claimed_accuracy", "verified_accuracy", "downloads", "created_at", "latest_revision.pk",
+    "latest_revision.commit", "latest_revision.number", "latest_revision.status", "latest_revision.created_at",
+)
+
+
+def ticket_rows_data(request: Request, tickets: list[Ticket]) -> list[dict[str, Any]]:
+    """``TicketOutput`` of each row, from the cache when the row (and the site's URL) showed the same values."""
+    serializer = TicketOutput(context={"request": request})
+    base = request.build_absolute_uri("/")
+    keys = [row_key("api-ticket", (base, row_values(t, TICKET_ROW_VALUES))) for t in tickets]
+    return cached_rows(keys, lambda i: dict(serializer.to_representation(tickets[i])))
 
 
 def _page_of(name: str, item: type[serializers.Serializer]) -> serializers.Serializer:
@@ -264,7 +281,7 @@ class TicketListSubmitApi(APIView):
         paginator = PagePagination()
         ids = paginator.paginate_queryset(tickets.values_list("pk", flat=True), request, view=self)
         page = selectors.rows_in_order(ids, selectors.ticket_rows())  # the page on ticket columns, then its rows
-        return paginator.get_paginated_response(TicketOutput(page, many=True, context={"request": request}).data)
+        return paginator.get_paginated_response(ticket_rows_data(request, page))
 
     @extend_schema(
         request={"multipart/form-data": TicketSubmitInput},

@@ -7,8 +7,10 @@ from typing import Any
 from django import template
 from django.http import QueryDict
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from registry.badges.badge import format_percent, outcome_key, outcome_label
+from registry.catalog.rows import render_rows
 
 register = template.Library()
 
@@ -100,6 +102,13 @@ def ticket_outcome(ticket: Any) -> str:
     return _pill(outcome_key(ticket.status, winning=getattr(ticket, "winning", None),
                              outcome=getattr(ticket, "v_outcome", None),
                              verification_status=getattr(ticket, "v_status", None)))
+
+
+@register.simple_tag
+def list_rows(rows: Any, template_name: str, first_rank: int | None = None) -> SafeString:
+    """Each row rendered with ``template_name``, from the cache when its values were rendered before
+    (registry/catalog/rows.py: the key is made of what the row shows)."""
+    return render_rows(rows, template_name, first_rank=first_rank)
 
 
 @register.filter
