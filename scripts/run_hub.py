@@ -6,10 +6,11 @@
 - the Celery broker is kombu's filesystem transport (message files under ``<state>/broker``);
 - ticket files are stored under ``<state>/media``.
 
-Then it migrates, makes a ``demo`` account (a superuser with an API token), starts gunicorn on
-``127.0.0.1:$PORT`` and one ``celery -A verifier worker -Q verify`` (with the sweep schedule embedded), waits
-until the API answers, submits the committed demo tickets (``demo/tickets/*``) through ``POST
-/api/v1/tickets/`` like any client would, and prints a line each time a ticket's verification moves on.
+Then it runs management commands (``migrate``, ``sync_tasks``, ``demo_account``: a superuser with an API
+token, ``resume_verifications``: what the last run left unfinished), starts gunicorn on ``127.0.0.1:$PORT``
+and one ``celery -A verifier worker -Q verify`` (with the sweep schedule embedded), waits until the API
+answers, submits the committed demo tickets (``demo/tickets/*``) with ``ticketclient.submit`` like any
+client would, and prints a line each time a ticket's verification moves on (``ticketclient.status``).
 
 Ctrl-C (SIGINT) or SIGTERM stops every child process group (web server gracefully, the worker warm, then
 cold if a job is still running after ``--stop-timeout`` seconds) and exits 0. A second Ctrl-C kills at once.
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -330,7 +330,8 @@ class Supervisor:
             while child.alive():
                 if self.stop_requested.wait(0.2):
                     child.signal_group(signal.SIGTERM)
-                    child.wait(10) or child.signal_group(signal.SIGKILL)
+                    if not child.wait(10):
+                        child.signal_group(signal.SIGKILL)
                     raise Stopped
         finally:
             child.close()
@@ -388,87 +389,29 @@ class DemoAccount:
     token: str
 
 
-_ACCOUNT_SNIPPET = """
-import json, sys
-import django
-django.setup()
-from django.contrib.auth import get_user_model
-from registry.accounts.models import ApiToken, hash_key
-from registry.accounts.services import create_token, revoke_token
-args = json.loads(sys.argv[1])
-User = get_user_model()
-user, _ = User.objects.get_or_create(username=args["username"])
-user.is_staff = True
-user.is_superuser = True
-user.set_password(args["password"])
-user.save()
-active = ApiToken.objects.filter(user=user, name=args["token_name"], revoked_at__isnull=True)
-stored = args.get("token")
-if stored and active.filter(key_hash=hash_key(stored)).exists():
-    print(json.dumps({"token": stored}))  # the same state folder keeps its token across restarts
-else:
-    for old in active:
-        revoke_token(token=old)
-    print(json.dumps({"token": create_token(user=user, name=args["token_name"]).key}))
-"""
+def manage(sup: Supervisor, *args: str) -> str:
+    """Run ``manage.py <args>`` to completion in the hub's environment; returns its standard output."""
+    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=sup.env, capture_output=True,
+                            text=True, start_new_session=True, check=False)
+    if result.returncode != 0:
+        raise ChildFailed(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result.stdout
 
 
 def ensure_demo_account(sup: Supervisor) -> DemoAccount:
-    """The ``demo`` superuser and its API token, both kept in <state>/credentials.json: a restart on the same
-    state folder keeps the token (a stored ``ticket login`` keeps working); a token that is missing or no
-    longer active is replaced by a new one and the older ones are revoked. Made with the ORM: the tickets
-    themselves go through the REST API."""
+    """The ``demo`` superuser and its API token (``manage.py demo_account``), kept in <state>/credentials.json:
+    a restart on the same state folder keeps the token, so a stored ``ticket login`` keeps working."""
     creds_path = sup.opts.state_dir / "credentials.json"
-    stored = json.loads(creds_path.read_text()) if creds_path.exists() else {}
-    password = stored.get("password") or secrets.token_urlsafe(12)
-    args = {"username": DEMO_USERNAME, "password": password, "token_name": DEMO_TOKEN_NAME,
-            "token": stored.get("token")}
-    result = subprocess.run(
-        [sys.executable, "-c", _ACCOUNT_SNIPPET, json.dumps(args)], cwd=ROOT, env=sup.env, capture_output=True,
-        text=True, start_new_session=True, check=False,
-    )
-    if result.returncode != 0:
-        raise ChildFailed(f"creating the demo account failed:\n{result.stderr[-3000:]}")
-    token = json.loads(result.stdout.strip().splitlines()[-1])["token"]
-    fd = os.open(creds_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump({"username": DEMO_USERNAME, "password": password, "token": token}, fh, indent=2)
-    return DemoAccount(username=DEMO_USERNAME, password=password, token=token)
-
-
-_RESUME_SNIPPET = """
-import json
-import django
-django.setup()
-from registry.celery_client import enqueue_verification as enqueue_revision
-from registry.tickets.models import Revision
-from registry.verifications.models import Verification
-from verifier.dispatch import enqueue_verification
-resumed = []
-for v in Verification.objects.exclude(status__in=Verification.FINISHED):
-    # Its worker was ours and is gone: nobody holds the heartbeat.
-    Verification.objects.filter(pk=v.pk).update(heartbeat_at=None)
-    v.refresh_from_db()
-    enqueue_verification(v, force=True)
-    resumed.append(v.pk)
-for revision in Revision.objects.filter(status="pending", verifications__isnull=True):
-    enqueue_revision(revision.pk)
-    resumed.append(revision.pk)
-print(json.dumps({"resumed": len(resumed)}))
-"""
+    manage(sup, "demo_account", "--credentials", str(creds_path), "--username", DEMO_USERNAME,
+           "--token-name", DEMO_TOKEN_NAME)
+    creds = json.loads(creds_path.read_text())
+    return DemoAccount(username=creds["username"], password=creds["password"], token=creds["token"])
 
 
 def resume_unfinished_verifications(sup: Supervisor) -> int:
-    """Re-enqueue the verifications a previous run left unfinished (interrupted by Ctrl-C, or queued when it
-    stopped). The state folder is this run's alone (locked), so its worker is the only one and a
-    verification marked running has no live worker. Jobs are idempotent: finished training runs are kept."""
-    result = subprocess.run(
-        [sys.executable, "-c", _RESUME_SNIPPET], cwd=ROOT, env=sup.env, capture_output=True, text=True,
-        start_new_session=True, check=False,
-    )
-    if result.returncode != 0:
-        raise ChildFailed(f"resuming the last run's verifications failed:\n{result.stderr[-3000:]}")
-    return int(json.loads(result.stdout.strip().splitlines()[-1])["resumed"])
+    """Resend the verifications a previous run left unfinished (``manage.py resume_verifications``). The state
+    folder is this run's alone (locked) and no worker has started yet, so none of them has a live worker."""
+    return int(manage(sup, "resume_verifications").strip().splitlines()[-1])
 
 
 def start_web(sup: Supervisor) -> Child:
@@ -496,15 +439,6 @@ def start_worker(sup: Supervisor) -> Child:
     return sup.spawn("verifier worker", cmd, "worker.log")
 
 
-def http_get(url: str, *, token: str | None = None, timeout: float = 10.0) -> Any:
-    import requests
-
-    headers = {"Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return requests.get(url, headers=headers, timeout=timeout)
-
-
 def wait_until_serving(sup: Supervisor) -> float:
     """Poll the API until it answers 200; returns the seconds waited."""
     import requests
@@ -513,7 +447,7 @@ def wait_until_serving(sup: Supervisor) -> float:
     url = f"{sup.opts.base_url}/api/v1/tasks/"
     while True:
         try:
-            if http_get(url, timeout=5).status_code == 200:
+            if requests.get(url, timeout=5).status_code == 200:
                 return time.monotonic() - started
         except requests.RequestException:
             pass
@@ -548,34 +482,28 @@ def demo_bundles(folder: Path) -> list[DemoTicket]:
 
 
 def submit_demo_ticket(sup: Supervisor, account: DemoAccount, ticket: DemoTicket) -> None:
-    """POST the bundle to /api/v1/tickets/ (multipart), unless a ticket of that name is already there."""
-    import requests
+    """Submit the bundle with ``ticketclient.submit`` (like any client), unless a ticket of that name is there."""
+    import ticketclient
+    from ticketclient.errors import HubError, TicketNotFoundError
 
-    base = sup.opts.base_url
-    existing = http_get(f"{base}/api/v1/tickets/{ticket.name}/", token=account.token)
-    if existing.status_code == 200:
-        body = existing.json()
-        ticket.status, ticket.density = str(body.get("status")), body.get("density")
-        ticket.claimed_accuracy = body.get("claimed_accuracy")
-        verified = f", {percent(body.get('verified_accuracy'))} test accuracy" if ticket.status == "verified" else ""
+    where = {"token": account.token, "endpoint": sup.opts.base_url}
+    try:
+        existing = ticketclient.status(ticket.name, **where)
+    except TicketNotFoundError:
+        pass
+    else:
+        ticket.status, ticket.density, ticket.claimed_accuracy = existing.status, existing.density, \
+            existing.claimed_accuracy
+        verified = f", {percent(existing.verified_accuracy)} test accuracy" if existing.verified else ""
         say(f"[{stamp()}] {ticket.name:<24} already here ({ticket.status}{verified}); not submitted again")
         return
-    files = {
-        "config": ("config.json", (ticket.folder / "config.json").read_bytes(), "application/json"),
-        "init": ("init.safetensors", (ticket.folder / "init.safetensors").read_bytes(), "application/octet-stream"),
-        "mask": ("mask.safetensors", (ticket.folder / "mask.safetensors").read_bytes(), "application/octet-stream"),
-    }
-    response = requests.post(
-        f"{base}/api/v1/tickets/", files=files, data={"name": ticket.name, "message": "demo ticket (scripts/run)"},
-        headers={"Authorization": f"Bearer {account.token}", "Accept": "application/json"}, timeout=60,
-    )
-    if response.status_code != 201:
-        raise ChildFailed(f"the registry refused demo ticket {ticket.name} (HTTP {response.status_code}): "
-                          f"{response.text[:500]}")
-    body = response.json()
-    ticket.status = str(body.get("status") or "pending")
-    ticket.density, ticket.claimed_accuracy = body.get("density"), body.get("claimed_accuracy")
-    ticket.commit = str((body.get("revision") or {}).get("commit") or "")
+    try:
+        submission = ticketclient.submit(ticket.folder, name=ticket.name, message="demo ticket (scripts/run)",
+                                         **where)
+    except HubError as err:
+        raise ChildFailed(f"the registry refused demo ticket {ticket.name}: {err}") from err
+    ticket.status, ticket.commit = submission.status or "pending", submission.commit
+    ticket.density, ticket.claimed_accuracy = submission.body.get("density"), submission.body.get("claimed_accuracy")
     say(f"[{stamp()}] {ticket.name:<24} submitted   density {percent(ticket.density)}, "
         f"claims {percent(ticket.claimed_accuracy)} test accuracy")
 
@@ -600,40 +528,32 @@ def say_progress(ticket: DemoTicket, progress: dict[str, Any], every_s: float = 
 
 
 def follow_demo_ticket(sup: Supervisor, account: DemoAccount, ticket: DemoTicket) -> None:
-    """Read the ticket's verification over the REST API and print what changed since the last look."""
-    import requests
+    """Read the ticket's verification (``ticketclient.status``) and print what changed since the last look."""
+    import ticketclient
+    from ticketclient.errors import HubError
 
-    url = f"{sup.opts.base_url}/api/v1/tickets/{ticket.name}/revisions/latest/verification/"
     try:
-        response = http_get(url, token=account.token)
-    except requests.RequestException:
+        result = ticketclient.status(ticket.name, token=account.token, endpoint=sup.opts.base_url)
+    except HubError:
         return
-    if response.status_code != 200:
-        return
-    body = response.json()
-    status = str(body.get("status") or "")
-    records = body.get("records") or []
-    own = next((r for r in records if r.get("kind") == "own"), records[0] if records else {}) or {}
-    progress = own.get("progress") or {}
+    status = "pending" if result.failed else result.status  # the hub retries a failed verification
     if status == "verifying":
-        say_progress(ticket, progress)
+        say_progress(ticket, result.progress)
     elif status != ticket.status and status in FINAL_STATUSES:
-        accuracy = body.get("verified_accuracy")
-        claimed = body.get("claimed_accuracy", ticket.claimed_accuracy)
-        if status == "verified":
-            decision = own.get("decision") or {}
-            margin = decision.get("margin")
-            if own.get("winning") and margin is not None:
+        if result.verified:
+            margin = ((result.record or {}).get("decision") or {}).get("margin")
+            if result.winning and margin is not None:
                 verdict = f"winning: beats its best control by {100 * margin:+.1f} points"
-            elif own.get("winning") is False:
+            elif result.winning is False:
                 verdict = "not winning: a control did as well"
             else:
                 verdict = ""
-            say(f"[{stamp()}] {ticket.name:<24} VERIFIED    {percent(accuracy)} test accuracy (claimed "
-                f"{percent(claimed)}){', ' + verdict if verdict else ''} -> {sup.opts.base_url}/tickets/{ticket.name}/")
+            claimed = ticket.claimed_accuracy if result.claimed_accuracy is None else result.claimed_accuracy
+            say(f"[{stamp()}] {ticket.name:<24} VERIFIED    {percent(result.verified_accuracy)} test accuracy "
+                f"(claimed {percent(claimed)}){', ' + verdict if verdict else ''} -> "
+                f"{sup.opts.base_url}/tickets/{ticket.name}/")
         else:
-            reason = own.get("reason") or ""
-            say(f"[{stamp()}] {ticket.name:<24} {status.upper():<11} {reason}")
+            say(f"[{stamp()}] {ticket.name:<24} {status.upper():<11} {result.reason}")
     ticket.status = status
 
 
