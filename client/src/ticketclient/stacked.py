@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,9 @@ from ticketclient.spec import ArchSpec
 UNSUPPORTED_LAYERS = {"batchnorm1d", "batchnorm2d", "dropout", "residual"}
 #: Examples per evaluation chunk (bounds memory: runs x chunk x classes logits).
 EVAL_CHUNK = 2048
+#: On a CPU, a masked linear weight keeping at most this fraction of its entries (over the stacked runs) is
+#: multiplied as a block-diagonal sparse matrix (``_BlockSparse``; bench/RESULTS.md).
+SPARSE_MAX_DENSITY = 0.1
 
 
 @dataclass(frozen=True)
@@ -102,32 +106,151 @@ def is_mlp(arch: ArchSpec) -> bool:
     return all(layer.get("type") in ("flatten", "linear", "relu") for layer in arch.layers)
 
 
-def _mlp_forward(layers: Sequence[Mapping[str, Any]], params: Mapping[str, torch.Tensor], x: torch.Tensor,
-                 ) -> torch.Tensor:
-    """Stacked MLP: ``x`` [K, B, ...] through K sets of weights [K, out, in] -> logits [K, classes, B].
+class _BlockSparse:
+    """A stacked masked weight [K, O, I] as one block-diagonal sparse CSR matrix [K*O, K*I] of its kept entries.
 
-    Computed feature-major (activations [K, features, B], ``W @ h``): the backward matrix product then gives
-    each weight's gradient in the weight's own [K, out, in] layout. Batch-major (``h @ W^T``) gives it as a
-    transposed view that autograd copies into the parameter's layout at every step (measured 35% of a
-    LeNet-300-100 job). The logits stay feature-major (class dimension 1, as ``F.cross_entropy`` takes
-    them): transposing them back cost a copy and a slower softmax, 0.1 ms a step. Callers use this path only
-    when the input is flat or the first layer is a flatten.
+    Its values *are* the optimizer's view of the weight's kept values (``MaskedOptimizer.kept``, the kept flat
+    indices in ascending order, which is CSR order), so every optimizer step updates the matrix in place, and
+    the weight gradient is written by ``sampled_addmm`` straight into the optimizer's kept-gradient view: no
+    gather, no scatter. The transpose (for the gradient of the layer's input) is a second CSR structure whose
+    values are a permutation of the first's, gathered once a step.
     """
-    k, b = x.shape[0], x.shape[1]
-    h = x.reshape(k, b, -1).transpose(1, 2)
-    owned = False  # h is a product of ours (relu may overwrite it), not the caller's input
-    for i, layer in enumerate(layers):
-        kind = layer["type"]
-        if kind == "linear":
-            weight = params[f"layers.{i}.weight"]
-            bias = params.get(f"layers.{i}.bias")
-            h = torch.baddbmm(bias.unsqueeze(2), weight, h) if bias is not None else torch.bmm(weight, h)
-            owned = True
-        elif kind == "relu":
-            h = torch.relu_(h) if owned else torch.relu(h)
-        elif kind != "flatten":  # pragma: no cover - is_mlp() guards
-            raise ValueError(f"layer type {kind!r} is not part of the MLP fast path")
-    return h
+
+    def __init__(self, index: torch.Tensor, shape: tuple[int, int, int], values: torch.Tensor,
+                 grad: torch.Tensor) -> None:
+        k, o, i = shape
+        rows = (index // (o * i)) * o + (index // i) % o
+        cols = (index // (o * i)) * i + index % i
+        self.perm = torch.argsort(cols * (k * o) + rows)  # kept entries in (column, row) order
+        self.values_t = torch.empty_like(values)
+        with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state": once, here
+            warnings.simplefilter("ignore", UserWarning)
+            self.matrix = _csr(rows, cols, values, (k * o, k * i))
+            self.matrix_t = _csr(cols[self.perm], rows[self.perm], self.values_t, (k * i, k * o))
+            self.grad = _csr(rows, cols, grad, (k * o, k * i))
+
+    def mm(self, h: torch.Tensor) -> torch.Tensor:
+        """``W @ h`` for ``h`` [K*I, B] -> [K*O, B]."""
+        return self.matrix @ h
+
+    def mm_t(self, g: torch.Tensor) -> torch.Tensor:
+        """``W^T @ g`` for ``g`` [K*O, B] -> [K*I, B]."""
+        torch.index_select(self.matrix.values(), 0, self.perm, out=self.values_t)
+        return self.matrix_t @ g
+
+    def write_grad(self, g: torch.Tensor, h: torch.Tensor) -> None:
+        """The kept entries of ``g @ h^T`` (``g`` [K*O, B], ``h`` [K*I, B]) into the optimizer's gradient view."""
+        torch.sparse.sampled_addmm(self.matrix, g, h.t(), beta=0.0, out=self.grad)
+
+
+def _csr(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A CSR matrix of entries sorted by row (then column) sharing ``values``' storage."""
+    crow = torch.zeros(size[0] + 1, dtype=torch.int64, device=values.device)
+    crow[1:] = torch.bincount(rows, minlength=size[0]).cumsum(0)
+    return torch.sparse_csr_tensor(crow.to(torch.int32), cols.to(torch.int32), values, size, check_invariants=False)
+
+
+@dataclass
+class _Linear:
+    weight: torch.Tensor  # [K, O, I]
+    bias: torch.Tensor | None  # [K, O]
+    relu: bool  # followed by a relu
+    sparse: _BlockSparse | None
+
+
+class _StackedMLP:
+    """K MLPs (flatten, linear and relu layers only) trained together, forward and backward written out.
+
+    Feature-major (activations [K, features, B], ``W @ h``), so each weight's gradient comes out of the matrix
+    product in the weight's own [K, out, in] layout (batch-major, autograd copied a transposed view into it
+    at every step: 35% of a LeNet-300-100 job). The backward pass is written out too (softmax minus one-hot
+    over the batch, the transposed products, relu's mask), without autograd's graph (0.2-0.3 ms a step on a
+    CPU). On a CPU, a masked weight keeping at most ``SPARSE_MAX_DENSITY`` of its entries over the stack is a
+    block-diagonal CSR matrix (:class:`_BlockSparse`): at 3.6% density its three products cost ~0.3x the dense
+    ones. Every path computes the same function as ``training.train``'s module, up to floating-point
+    summation order.
+    """
+
+    def __init__(self, layers: Sequence[Mapping[str, Any]], params: Mapping[str, torch.Tensor],
+                 optimizer: training.MaskedOptimizer, k: int, sparse: bool) -> None:
+        self.k = k
+        self.input_relu = False
+        self.linears: list[_Linear] = []
+        for i, layer in enumerate(layers):
+            kind = layer["type"]
+            if kind == "linear":
+                weight = params[f"layers.{i}.weight"]
+                index = optimizer.kept_index(weight)
+                block = None
+                if sparse and index is not None and index.numel() <= SPARSE_MAX_DENSITY * weight.numel():
+                    values, grad = optimizer.kept(weight)
+                    block = _BlockSparse(index, (weight.shape[0], weight.shape[1], weight.shape[2]), values, grad)
+                self.linears.append(_Linear(weight, params.get(f"layers.{i}.bias"), False, block))
+            elif kind == "relu":
+                if self.linears:
+                    self.linears[-1].relu = True
+                else:
+                    self.input_relu = True
+            elif kind != "flatten":  # pragma: no cover - is_mlp() guards
+                raise ValueError(f"layer type {kind!r} is not part of the MLP fast path")
+
+    def forward(self, x: torch.Tensor, *, shared: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Logits [K, C, B] of ``x`` [K, B, ...] (``shared``: [B, ...], the same batch for every run), and the
+        input of each linear layer ([K, I, B], contiguous: what the backward pass reads)."""
+        k = self.k
+        if shared:
+            h = x.reshape(x.shape[0], -1).t().unsqueeze(0).expand(k, -1, -1).contiguous()
+        else:
+            h = x.reshape(k, x.shape[1], -1).transpose(1, 2).contiguous()
+        if self.input_relu:
+            h = torch.relu(h)
+        inputs = []
+        for layer in self.linears:
+            inputs.append(h)
+            _, features, n = h.shape
+            if layer.sparse is not None:
+                h = layer.sparse.mm(h.view(k * features, n)).view(k, -1, n)
+                if layer.bias is not None:
+                    h.add_(layer.bias.unsqueeze(2))
+            elif layer.bias is not None:
+                h = torch.baddbmm(layer.bias.unsqueeze(2), layer.weight, h)
+            else:
+                h = torch.bmm(layer.weight, h)
+            if layer.relu:
+                h = torch.relu_(h)
+        return h, inputs
+
+    def forward_shared(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor,
+                       ) -> torch.Tensor:
+        """Logits [K, C, n] of one batch ``x`` shared by every run (a ``Forward``; the tensors are already ours)."""
+        return self.forward(x, shared=True)[0]
+
+    def backward(self, logits: torch.Tensor, y: torch.Tensor, inputs: list[torch.Tensor]) -> None:
+        """Gradients of the sum over runs of each run's mean cross-entropy: into each bias's and dense weight's
+        ``.grad``, and into the optimizer's kept-gradient view for each sparse weight."""
+        k, _, b = logits.shape
+        g = torch.softmax(logits, dim=1)
+        g.scatter_add_(1, y.unsqueeze(1), torch.full((k, 1, b), -1.0, dtype=g.dtype, device=g.device))
+        g.div_(b)
+        if self.linears[-1].relu:
+            g = torch.ops.aten.threshold_backward(g, logits, 0)
+        for j in range(len(self.linears) - 1, -1, -1):
+            layer, h = self.linears[j], inputs[j]
+            _, features, _ = h.shape
+            if layer.bias is not None:
+                layer.bias.grad = g.sum(2)
+            if layer.sparse is not None:
+                layer.sparse.write_grad(g.view(-1, b), h.view(k * features, b))
+            else:
+                layer.weight.grad = torch.bmm(g, h.transpose(1, 2))
+            if j == 0:
+                break
+            if layer.sparse is not None:
+                g = layer.sparse.mm_t(g.view(-1, b)).view(k, features, b)
+            else:
+                g = torch.bmm(layer.weight.transpose(1, 2), g)
+            if self.linears[j - 1].relu:
+                g = torch.ops.aten.threshold_backward(g, h, 0)
 
 
 def _layer_types(arch: ArchSpec) -> set[str]:
@@ -138,17 +261,8 @@ def _layer_types(arch: ArchSpec) -> set[str]:
 Forward = Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
 
 
-def _forwards(arch: ArchSpec, template: torch.nn.Module, k: int, flat_input: bool) -> tuple[Forward, Forward]:
-    """(forward of K batches, forward of one batch shared by the K runs), both giving logits [K, C, B]."""
-    if is_mlp(arch) and (flat_input or arch.layers[0].get("type") == "flatten"):
-        # Batched matrix products written out: the same function as vmap of the module, with less overhead.
-        def forward(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-            return _mlp_forward(arch.layers, p, x)
-
-        def forward_shared(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-            return _mlp_forward(arch.layers, p, x.unsqueeze(0).expand(k, *x.shape))
-
-        return forward, forward_shared
+def _vmap_forwards(template: torch.nn.Module) -> tuple[Forward, Forward]:
+    """(forward of K batches, forward of one batch shared by the K runs) by ``vmap`` of the module."""
 
     def call(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = functional_call(template, (p, b), (x,))
@@ -156,13 +270,13 @@ def _forwards(arch: ArchSpec, template: torch.nn.Module, k: int, flat_input: boo
 
     each, shared = vmap(call, in_dims=(0, 0, 0)), vmap(call, in_dims=(0, 0, None))
 
-    def forward_vmap(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    def forward(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         return each(p, b, x).transpose(1, 2)
 
-    def forward_vmap_shared(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    def forward_shared(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         return shared(p, b, x).transpose(1, 2)
 
-    return forward_vmap, forward_vmap_shared
+    return forward, forward_shared
 
 
 def train_stacked(
@@ -195,7 +309,7 @@ def train_stacked(
         module = models.build_model(arch)
         models.load_tensors(module, run.init)
         replicas.append(module)
-    stacked_params, stacked_buffers = stack_module_state(replicas)  # type: ignore[no-untyped-call]
+    stacked_params, stacked_buffers = stack_module_state(replicas)
     params = {n: p.detach().to(dev).requires_grad_(True) for n, p in stacked_params.items()}
     buffers = {n: t.to(dev) for n, t in stacked_buffers.items()}
     # Float masks (1 = kept) in the parameters' dtype, as in training.train.
@@ -209,7 +323,6 @@ def train_stacked(
     training.apply_masks(masked_params, mask_values)
     template = models.build_model(arch).to("meta")
     template.train()
-    forward, forward_shared = _forwards(arch, template, k, np.ndim(data.x_train) == 2)
 
     x_train, y_train = _tensor(data.x_train, dev), _tensor(data.y_train, dev, torch.long)
     splits = {
@@ -217,6 +330,11 @@ def train_stacked(
         "test": (_tensor(data.x_test, dev), _tensor(data.y_test, dev, torch.long)),
     }
     optimizer = training.MaskedOptimizer(list(params.values()), masked_params, mask_values, recipe)
+    mlp: _StackedMLP | None = None
+    forward, forward_shared = _vmap_forwards(template)
+    if is_mlp(arch) and (np.ndim(data.x_train) == 2 or arch.layers[0].get("type") == "flatten"):
+        mlp = _StackedMLP(arch.layers, params, optimizer, k, sparse=dev.type == "cpu")
+        forward_shared = mlp.forward_shared
     augmenters = [training._augmenter(recipe.augment, r.seed) for r in runs]
     augment = None if all(a is None for a in augmenters) else augmenters
     # orders[it] is iteration it's batch of every run, [K, B], contiguous (one index_select per split a step).
@@ -248,11 +366,17 @@ def train_stacked(
         yb = y_train.index_select(0, idx).view(k, b)
         if augment is not None:  # each run's own draws, on its own batch, as training.train does
             xb = torch.stack([aug(xb[i]) for i, aug in enumerate(augment) if aug is not None])
-        losses = F.cross_entropy(forward(params, buffers, xb), yb, reduction="none")  # [K, B]
         optimizer.zero_grad()
-        torch.autograd.backward(losses.mean(dim=1).sum())
+        if mlp is not None:
+            with torch.no_grad():
+                logits, inputs = mlp.forward(xb)
+                mlp.backward(logits, yb, inputs)
+        else:
+            losses = F.cross_entropy(forward(params, buffers, xb), yb, reduction="none")  # [K, B]
+            torch.autograd.backward(losses.mean(dim=1).sum())
         optimizer.step()
     evaluate(iterations)
+    optimizer.write_back()
 
     wall = time.perf_counter() - started
     results = [training.result_from_curve(curve, iterations=iterations, wall_time_s=wall, device=str(dev),

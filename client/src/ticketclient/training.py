@@ -298,6 +298,8 @@ class _Part:
     index: torch.Tensor | None
     value: torch.Tensor
     grad: torch.Tensor
+    #: the caller reads ``value`` and writes ``grad`` itself (see MaskedOptimizer.kept)
+    direct: bool = False
 
 
 class MaskedOptimizer:
@@ -345,6 +347,22 @@ class MaskedOptimizer:
                 vectors.append(flat)
         self.optimizer = FlatOptimizer(vectors, recipe)
 
+    def kept(self, param: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(values, gradient) of ``param``'s kept entries: views of the flat vector and of its gradient, in the
+        row-major order of the kept positions (all of ``param`` when it is unmasked).
+
+        From this call on, ``param`` is *direct*: :meth:`step` neither gathers its ``.grad`` nor writes its
+        values back; the caller writes the kept gradient into the view before each step and reads the kept
+        values from the other (a sparse layer does, bench/RESULTS.md), and :meth:`write_back` puts the
+        values into ``param`` when the caller needs the dense tensor."""
+        part = next(part for part in self._parts if part.param is param)
+        part.direct = True
+        return part.value, part.grad
+
+    def kept_index(self, param: torch.Tensor) -> torch.Tensor | None:
+        """The flat indices of ``param``'s kept entries (ascending), None when it is optimized whole."""
+        return next(part.index for part in self._parts if part.param is param)
+
     @property
     def param_groups(self) -> list[dict[str, Any]]:
         return self.optimizer.param_groups
@@ -357,6 +375,8 @@ class MaskedOptimizer:
     def step(self) -> None:
         """One optimizer step of the kept weights; pruned gradients never read, pruned weights untouched."""
         for part in self._parts:
+            if part.direct:
+                continue
             grad = part.param.grad
             if grad is None:
                 raise RuntimeError(f"parameter {self.params.index(part.param)} received no gradient this step; "
@@ -366,7 +386,14 @@ class MaskedOptimizer:
             else:
                 torch.index_select(grad.reshape(-1), 0, part.index, out=part.grad)
         self.optimizer.step()
+        self.write_back(direct=False)
+
+    @torch.no_grad()
+    def write_back(self, *, direct: bool = True) -> None:
+        """Write the vector into the parameters (the direct ones with ``direct``, the others without)."""
         for part in self._parts:
+            if part.direct != direct:
+                continue
             if part.index is None:
                 part.param.detach().view(-1).copy_(part.value)
             else:
