@@ -8,15 +8,14 @@ Redis never consume each other's messages; the worker gets the pytest-django tes
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from process_group import GroupProcess
+
 REDIS_URL = os.environ.get("TEST_CELERY_BROKER_URL") or "redis://127.0.0.1:6379/0"
-ROOT = Path(__file__).resolve().parents[2]
 
 #: Fast fault-tolerance settings for tests: an unacknowledged message of a lost worker is handed out again
 #: after 8 s (checked every second), and a heartbeat older than 4 s counts as a dead worker.
@@ -51,47 +50,18 @@ def worker_environment(broker_prefix: str, **overrides: str) -> dict[str, str]:
     return env
 
 
-class WorkerProcess:
+class WorkerProcess(GroupProcess):
     """One ``celery -A verifier worker -Q verify --concurrency 1 -P prefork`` in its own process group."""
 
+    stop_timeout_s = 20.0
+
     def __init__(self, env: dict[str, str], log_path: Path, name: str) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         cmd = [
             sys.executable, "-m", "celery", "-A", "verifier", "worker", "-Q", env.get("VERIFIER_QUEUE", "verify"),
             "--concurrency", "1", "-P", "prefork", "--loglevel", "INFO", "-n", f"{name}@%h",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL the whole worker: the main process and its pool child, mid-job."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(timeout=10)
-        self._log.close()
-
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-            except ProcessLookupError:
-                pass
-        self._log.close()
+        super().__init__(cmd, env, log_path)
 
 
 def wait_for(predicate: Callable[[], object], *, timeout: float, what: str, interval: float = 0.25,
