@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from verifier.budget import estimate_macs, time_limits
+from registry.verifications.budget import estimate_macs, time_limits
 from verifier.config import VerifierSettings
 
 SETTINGS = VerifierSettings(assumed_macs_per_second=1e9, time_safety_factor=4.0, time_overhead_s=100.0,
