@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ticketclient.api import Submission, VerificationResult
+    from ticketclient.api import BundleSource, Submission, VerificationResult
     from ticketclient.bundle import TicketBundle
     from ticketclient.hub import HubSettings
     from ticketclient.pruning import Strategy
@@ -113,10 +113,11 @@ def _pick_from_cache(settings: HubSettings, task: str, max_density: float | None
         kind = {True: "winning", False: "verified, not winning", None: "verified"}[winning]
         raise OfflineError(f"Offline, and no {kind} ticket for task {task!r} under density {max_density} is in "
                            f"the cache at {settings.cache_dir}.")
-    return best["_ticket"]
+    chosen: Ticket = best["_ticket"]
+    return chosen
 
 
-def submit(path_or_bundle: Any, *, name: str | None = None, message: str = "", token: str | None = None,
+def submit(path_or_bundle: BundleSource, *, name: str | None = None, message: str = "", token: str | None = None,
            endpoint: str | None = None) -> Submission:
     """Submit a bundle (folder, TicketBundle or Ticket) for verification; see :func:`ticketclient.api.submit`."""
     from ticketclient import api  # requests stays out of `import ticketclient`
@@ -171,7 +172,7 @@ def list_tickets(*, task: str | None = None, architecture: str | None = None, se
                                  limit=limit, token=token, endpoint=endpoint))
 
 
-def unmask(model: Any) -> Any:
+def unmask(model: torch.nn.Module) -> torch.nn.Module:
     """A plain dense-storage module from a masked one (``Ticket.model()``): see :func:`interop.unmask`."""
     from ticketclient.interop import unmask as _unmask  # torch stays out of `import ticketclient`
 

@@ -17,10 +17,10 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import requests
 
@@ -28,12 +28,20 @@ from ticketclient import __version__, constants, validation
 from ticketclient.bundle import BUNDLE_FILES, TicketBundle
 from ticketclient.errors import (
     BundleError,
+    HubError,
     OfflineError,
     SubmissionRejectedError,
     TicketNotFoundError,
     UnauthorizedError,
 )
 from ticketclient.policy import OUTCOME_LABELS
+from ticketclient.validation import ValidatedBundle
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ticketclient.ticket import Ticket
+
+#: What :func:`submit` uploads: a bundle folder, a TicketBundle, a Ticket, or the three files' bytes.
+BundleSource: TypeAlias = "str | os.PathLike[str] | TicketBundle | Ticket | Mapping[str, bytes]"
 
 _TIMEOUT = 60.0
 #: The upload's form fields, one per file of :data:`~ticketclient.bundle.BUNDLE_FILES`, in that order.
@@ -98,6 +106,21 @@ def _request(method: str, url: str, *, token: str | None, what: str, **kwargs: A
     return response
 
 
+def _request_json(method: str, url: str, *, token: str | None, what: str, **kwargs: Any) -> dict[str, Any]:
+    """:func:`_request`'s JSON object body (a :class:`HubError` if the registry answered anything else)."""
+    return _json_object(_request(method, url, token=token, what=what, **kwargs), what)
+
+
+def _json_object(response: requests.Response, what: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise HubError(f"{what}: the registry did not answer with a JSON object (HTTP {response.status_code})")
+    return body
+
+
 # --- login --------------------------------------------------------------------------------------------
 
 
@@ -106,7 +129,7 @@ def whoami(*, token: str | None = None, endpoint: str | None = None) -> dict[str
     token = _token(token)
     if not token:
         raise UnauthorizedError("No registry token: pass token=, set TICKETHUB_TOKEN, or run `ticket login`.")
-    return _request("GET", f"{_endpoint(endpoint)}/api/v1/me/", token=token, what="checking the token").json()
+    return _request_json("GET", f"{_endpoint(endpoint)}/api/v1/me/", token=token, what="checking the token")
 
 
 def login(token: str, *, endpoint: str | None = None, path: str | Path | None = None) -> dict[str, Any]:
@@ -136,9 +159,9 @@ class Submission:
     body: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-def _bundle_bytes(path_or_bundle: Any) -> dict[str, bytes]:
+def _bundle_bytes(path_or_bundle: BundleSource) -> dict[str, bytes]:
     """config/init/mask bytes from a folder, a TicketBundle, a Ticket, or a dict of bytes."""
-    if isinstance(path_or_bundle, dict):
+    if isinstance(path_or_bundle, Mapping):
         return {k: bytes(path_or_bundle[k]) for k in PARTS}
     if isinstance(path_or_bundle, str | os.PathLike):
         folder = Path(path_or_bundle)
@@ -164,23 +187,22 @@ def _config_name(config: bytes) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def _suggest_name(validated: Any) -> str:
+def _suggest_name(validated: ValidatedBundle | None) -> str:
     """A name in the catalog's style: ``<family>-<task>-<density>pct``."""
     if validated is None:
         return "my-ticket"
-    arch = getattr(validated.config, "architecture", None) or {}
-    family = (arch.get("family") if isinstance(arch, dict) else None) or "custom"
+    family = validated.config.architecture.get("family") or "custom"
     pct = float(validated.density) * 100
     return f"{family}-{validated.config.task}-{pct:.2g}pct" if pct < 10 else \
         f"{family}-{validated.config.task}-{pct:.0f}pct"
 
 
-def bundle_to_bytes(bundle: Any) -> dict[str, bytes]:
+def bundle_to_bytes(bundle: TicketBundle) -> dict[str, bytes]:
     config, init, mask = bundle.to_bytes()
     return {"config": config, "init": init, "mask": mask}
 
 
-def submit(path_or_bundle: Any, *, name: str | None = None, message: str = "", token: str | None = None,
+def submit(path_or_bundle: BundleSource, *, name: str | None = None, message: str = "", token: str | None = None,
            endpoint: str | None = None, validate: bool = True) -> Submission:
     """Upload a bundle (a folder, a ``TicketBundle`` or a ``Ticket``) for verification.
 
@@ -213,7 +235,7 @@ def submit(path_or_bundle: Any, *, name: str | None = None, message: str = "", t
         code, field_name, detail = _detail(response)
         raise BundleError(code, field_name, f"the registry refused the bundle: {detail}")
     _raise_for(response, f"submitting {name or 'the bundle'}")
-    body = response.json()
+    body = _json_object(response, f"submitting {name}")
     revision = body.get("revision") or {}
     return Submission(name=body["name"], commit=revision.get("commit", ""), number=int(revision.get("number", 0)),
                       status=str(revision.get("status") or body.get("status")), url=str(body.get("url", "")),
@@ -259,7 +281,7 @@ def verdict_details(record: dict[str, Any] | None) -> list[str]:
     beats = record.get("beats_controls", decision.get("beats_controls"))
     if dense is not None and ticket is not None:
         gap = decision.get("dense_gap", float(ticket) - float(dense))
-        word = {True: "matches", False: "does not match"}.get(matching, "compared with")
+        word = "matches" if matching is True else "does not match" if matching is False else "compared with"
         tolerance = decision.get("tolerance")
         within = f" (tolerance {_pct(tolerance)})" if tolerance is not None else ""
         lines.append(f"{word} the dense network: ticket {_pct(ticket)} vs dense {_pct(dense)}, "
@@ -268,7 +290,8 @@ def verdict_details(record: dict[str, Any] | None) -> list[str]:
                 if role != "dense" and v is not None}
     if controls:
         best = decision.get("best_control") or max(controls, key=lambda role: float(controls[role]))
-        word = {True: "beats the controls", False: "does not beat the controls"}.get(beats, "controls")
+        word = ("beats the controls" if beats is True else "does not beat the controls" if beats is False
+                else "controls")
         listed = ", ".join(f"{role} {_pct(value)}" for role, value in sorted(controls.items()))
         gap = decision.get("margin")
         if gap is None and ticket is not None and best in controls:
@@ -357,7 +380,7 @@ def status(name: str, revision: str | None = None, *, token: str | None = None,
     """The verification status of ``name`` at ``revision`` (default: its latest revision)."""
     rev = revision or "latest"
     url = f"{_endpoint(endpoint)}/api/v1/tickets/{name}/revisions/{rev}/verification/"
-    body = _request("GET", url, token=_token(token), what=f"status of {name}@{rev}").json()
+    body = _request_json("GET", url, token=_token(token), what=f"status of {name}@{rev}")
     records = body.get("records") or []
     own = next((r for r in records if r.get("kind") == "own"), records[0] if records else None)
     state = str(body.get("status"))
@@ -410,13 +433,13 @@ def wait(name: str, revision: str | None = None, *, timeout: float = 3600.0, tok
 def withdraw(name: str, *, reason: str = "", token: str | None = None, endpoint: str | None = None) -> dict[str, Any]:
     """Withdraw your ticket (it stops being served as published)."""
     url = f"{_endpoint(endpoint)}/api/v1/tickets/{name}/withdraw/"
-    return _request("POST", url, token=_token(token), what=f"withdrawing {name}", json={"reason": reason}).json()
+    return _request_json("POST", url, token=_token(token), what=f"withdrawing {name}", json={"reason": reason})
 
 
 def ticket_record(name: str, *, token: str | None = None, endpoint: str | None = None) -> dict[str, Any]:
     """The registry's REST record of a ticket (``GET /api/v1/tickets/<name>/``)."""
     url = f"{_endpoint(endpoint)}/api/v1/tickets/{name}/"
-    return _request("GET", url, token=_token(token), what=f"ticket {name}").json()
+    return _request_json("GET", url, token=_token(token), what=f"ticket {name}")
 
 
 def list_tickets(*, task: str | None = None, architecture: str | None = None, search: str | None = None,
@@ -425,7 +448,7 @@ def list_tickets(*, task: str | None = None, architecture: str | None = None, se
                  limit: int | None = 100, page_size: int = 100, token: str | None = None,
                  endpoint: str | None = None) -> Iterator[dict[str, Any]]:
     """Tickets from ``GET /api/v1/tickets/`` (every page, following ``next``, up to ``limit``; None: all)."""
-    params = {k: v for k, v in {
+    params: dict[str, Any] | None = {k: v for k, v in {
         "task": task, "architecture": architecture, "search": search, "density_min": density_min,
         "density_max": density_max, "status": status, "owner": owner, "sort": sort, "page_size": page_size,
         "winning": None if winning is None else ("true" if winning else "false"),
@@ -434,7 +457,7 @@ def list_tickets(*, task: str | None = None, architecture: str | None = None, se
     count = 0
     token = _token(token)
     while url:
-        body = _request("GET", url, token=token, what="listing tickets", params=params).json()
+        body = _request_json("GET", url, token=token, what="listing tickets", params=params)
         for item in body.get("results") or []:
             yield item
             count += 1

@@ -35,6 +35,7 @@ from ticketclient.reproduce import reproduce
 
 if TYPE_CHECKING:  # pragma: no cover
     from ticketclient.pruning import Strategy
+    from ticketclient.ticket import Ticket
 
 EXIT_OK, EXIT_REJECTED, EXIT_ERROR = 0, 1, 2
 
@@ -125,7 +126,7 @@ def _find_epilog() -> str:
     return "\n".join(lines)
 
 
-def _estimate(info: Any, recipe: Any) -> str:
+def _estimate(info: tasks.TaskInfo, recipe: Recipe) -> str:
     try:
         arch = spec.resolve(spec.default_architecture(info.default_family, info.default_args),
                             input_shape=tuple(info.input_shape), num_classes=int(info.num_classes))
@@ -336,7 +337,7 @@ def _version() -> str:
     return __version__
 
 
-def _summary(ticket: Any) -> dict[str, Any]:
+def _summary(ticket: Ticket) -> dict[str, Any]:
     return {
         "name": ticket.name, "commit": ticket.commit, "task": ticket.task, "density": ticket.density,
         "status": ticket.status, "verified_accuracy": ticket.verified_accuracy,

@@ -133,7 +133,7 @@ def compact_arrays(layers: list[dict[str, Any]], tensors: Mapping[str, np.ndarra
         if consumer_inputs % producer_units:
             raise ValueError(f"layer {link.consumer} reads {consumer_inputs} inputs, not a multiple of the "
                              f"{producer_units} units of layer {link.producer}")
-        return consumer_inputs // producer_units
+        return int(consumer_inputs // producer_units)
 
     def removed_inputs(index: int) -> set[int]:
         """Input units of producer ``index`` already removed (its incoming link's producer units)."""
@@ -259,7 +259,7 @@ class CompactResult:
                 f"units removed {sum(len(v) for v in self.removed.values())}")
 
 
-def _nonzero(tensors: Mapping[str, np.ndarray], arch: Any) -> int:
+def _nonzero(tensors: Mapping[str, np.ndarray], arch: spec.ArchSpec) -> int:
     total = 0
     for name, ts in arch.tensors.items():
         if ts.buffer:
@@ -268,7 +268,7 @@ def _nonzero(tensors: Mapping[str, np.ndarray], arch: Any) -> int:
     return total
 
 
-def _macs(arch: Any) -> int:
+def _macs(arch: spec.ArchSpec) -> int:
     """Dense multiply-adds of one forward pass of one example (every Linear and Conv2d weight)."""
     return int(arch.forward_macs)
 

@@ -132,7 +132,7 @@ def _server_message(err: HfHubHTTPError) -> str:
         return str(err)
     message = response.headers.get("X-Error-Message")
     if message:
-        return message
+        return str(message)
     try:
         return str(response.json().get("detail") or err)
     except Exception:  # noqa: BLE001 - any body
@@ -171,7 +171,7 @@ def translate(err: Exception, *, name: str, revision: str | None, endpoint: str)
                             f"and {what} is not in the cache.")
     if isinstance(err, LocalEntryNotFoundError):
         cause = err.__cause__
-        if cause is not None and not isinstance(cause, LocalEntryNotFoundError):
+        if isinstance(cause, Exception) and not isinstance(cause, LocalEntryNotFoundError):
             return translate(cause, name=name, revision=revision, endpoint=endpoint)
         return OfflineError(f"{what} is not in the cache and the registry at {endpoint} could not be reached.")
     if isinstance(err, HfHubHTTPError):
@@ -198,22 +198,26 @@ def model_info(settings: HubSettings, name: str, revision: str | None = None, *,
     """``GET /api/models/<name>/revision/<rev>``: the commit id, files with sha256, and our ``ticket`` record."""
     url = f"{settings.endpoint}/api/models/{name}/revision/{revision or 'main'}"
     try:
-        return _get_json(settings, url, include_unpublished=include_unpublished).json()
+        info = _get_json(settings, url, include_unpublished=include_unpublished).json()
     except Exception as err:  # noqa: BLE001 - translated
         raise translate(err, name=name, revision=revision, endpoint=settings.endpoint) from err
+    if not isinstance(info, dict):
+        raise HubError(f"{settings.endpoint} answered {url} with something other than a JSON object")
+    return info
 
 
 def list_models(settings: HubSettings, *, task: str | None = None, max_density: float | None = None,
                 search: str | None = None, sort: str = "verified_accuracy", limit: int | None = None,
                 page_size: int = 100) -> Iterator[dict[str, Any]]:
     """Published tickets from ``GET /api/models`` (follows the ``Link: rel="next"`` pages)."""
-    params: dict[str, Any] = {"sort": sort, "direction": -1, "limit": page_size}
+    query: dict[str, Any] = {"sort": sort, "direction": -1, "limit": page_size}
     if task:
-        params["filter"] = f"task:{task}"
+        query["filter"] = f"task:{task}"
     if max_density is not None:
-        params["max_density"] = repr(float(max_density))
+        query["max_density"] = repr(float(max_density))
     if search:
-        params["search"] = search
+        query["search"] = search
+    params: dict[str, Any] | None = query
     url: str | None = f"{settings.endpoint}/api/models"
     count = 0
     try:
@@ -494,7 +498,7 @@ def pull_files(name: str, revision: str | None = None, *, settings: HubSettings,
             # The registry is unreachable: serve the last revision this cache saw, as huggingface_hub does.
             commit = revision if pinned else _read_ref(settings, name, revision or ref)
             cached = _from_cache(settings, name, commit) if commit else None
-            if cached is None:
+            if commit is None or cached is None:
                 raise
             logger.warning("registry %s unreachable; using the cached %s@%s", settings.endpoint, name, commit[:12])
             cached.extra["stale"] = True

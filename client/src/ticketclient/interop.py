@@ -62,7 +62,7 @@ def apply_prune_masks(model: nn.Module, mask: Mapping[str, np.ndarray | torch.Te
         if tuple(tensor.shape) != tuple(weight.shape):
             raise BundleError("shape_mismatch", name,
                               f"mask shape {tuple(tensor.shape)} differs from weight shape {tuple(weight.shape)}")
-        prune.custom_from_mask(module, param, tensor.to(device=weight.device, dtype=torch.bool))
+        prune.custom_from_mask(module, param, tensor.to(device=weight.device, dtype=torch.bool))  # type: ignore[no-untyped-call]
     return model
 
 
@@ -173,6 +173,14 @@ def keep_mask(model: nn.Module, mask: Mapping[str, np.ndarray | torch.Tensor]) -
     return model
 
 
+def _parameter(module: nn.Module, name: str) -> nn.Parameter:
+    """The module's own parameter ``name`` (a masked weight is never None)."""
+    weight = module._parameters[name]
+    if weight is None:
+        raise BundleError("unknown_tensor", name, f"the module has no parameter {name!r}")
+    return weight
+
+
 def _ours(hook: Any) -> bool:
     return bool(getattr(hook, "_ticket_mask", False))
 
@@ -180,22 +188,22 @@ def _ours(hook: Any) -> bool:
 def _hook_gradient(module: nn.Module, param: str, buffer: str) -> None:
     """A gradient hook on the weight zeroing pruned entries (once; again after ``copy.deepcopy``, which
     copies module hooks but not tensor hooks)."""
-    weight = module._parameters[param]
+    weight = _parameter(module, param)
     if any(_ours(h) for h in (weight._backward_hooks or {}).values()):
         return
 
     def hook(grad: torch.Tensor) -> torch.Tensor:
-        keep = getattr(module, buffer)
+        keep: torch.Tensor = getattr(module, buffer)
         return grad * (keep if keep.device == grad.device else keep.to(grad.device))
 
     hook._ticket_mask = True  # type: ignore[attr-defined]
-    weight.register_hook(hook)
+    weight.register_hook(hook)  # type: ignore[no-untyped-call]
 
 
 def _forward_hook(param: str, buffer: str) -> Any:
     def hook(module: nn.Module, args: Any) -> None:
         keep = getattr(module, buffer)
-        weight = module._parameters[param]
+        weight = _parameter(module, param)
         if weight.requires_grad:
             _hook_gradient(module, param, buffer)
         # Only when something moved a pruned weight (an optimizer without gradients, a manual write): an
@@ -233,12 +241,14 @@ def unmask(model: nn.Module) -> nn.Module:
             del module._forward_pre_hooks[key]
         for weight in module._parameters.values():
             hooks = weight._backward_hooks if weight is not None else None
-            for key in [k for k, h in (hooks or {}).items() if _ours(h)]:
+            if hooks is None:
+                continue
+            for key in [k for k, h in hooks.items() if _ours(h)]:
                 del hooks[key]
         for buffer_name in [b for b in module._buffers if b.endswith(KEEP_SUFFIX)]:
             del module._buffers[buffer_name]
             module._non_persistent_buffers_set.discard(buffer_name)
         for hook in list(module._forward_pre_hooks.values()):
             if isinstance(hook, prune.BasePruningMethod):
-                prune.remove(module, hook._tensor_name)
+                prune.remove(module, hook._tensor_name)  # type: ignore[no-untyped-call]
     return model

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ticketclient.errors import BundleError
+from ticketclient.spec import ArchSpec
 
 #: How :func:`init_weights` draws a fresh network (quoted by the verification policy).
 INIT_DESCRIPTION = (
@@ -41,7 +42,8 @@ class TicketNet(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+        out: torch.Tensor = self.layers(x)
+        return out
 
 
 class ResidualBlock(nn.Module):
@@ -66,7 +68,7 @@ class ResidualBlock(nn.Module):
         return torch.relu(out + self.shortcut(x))
 
 
-def build_model(arch: Any) -> TicketNet:
+def build_model(arch: ArchSpec) -> TicketNet:
     """The module of ``arch`` (a ``spec.ArchSpec``), with PyTorch's default init; see :func:`init_weights`."""
     shapes = {name: tuple(t.shape) for name, t in arch.tensors.items()}
     modules = [_build_layer(i, layer, shapes) for i, layer in enumerate(arch.layers)]
@@ -140,7 +142,7 @@ def init_weights(model: nn.Module, seed: int) -> nn.Module:
     return model
 
 
-def fresh_init(arch: Any, seed: int) -> dict[str, np.ndarray]:
+def fresh_init(arch: ArchSpec, seed: int) -> dict[str, np.ndarray]:
     """Every tensor of ``arch`` freshly drawn by :func:`init_weights` from ``seed`` (name -> numpy array)."""
     return to_numpy(init_weights(build_model(arch), seed))
 

@@ -104,14 +104,12 @@ def strategy_from_dict(pruning: Mapping[str, Any]) -> Strategy:
     """A strategy from ``{"strategy": "layerwise"|"global", "rates": {...}}`` (spec.FAMILIES' default_pruning
     and a ticket's provenance). Rate keys: ``default``, ``output``, ``conv``, ``linear``."""
     kind = pruning.get("strategy", "layerwise")
-    rates = dict(pruning.get("rates") or {})
+    rates: dict[str, float] = {str(k): float(v) for k, v in dict(pruning.get("rates") or {}).items()}
     if kind == "layerwise":
-        default = float(rates.get("linear", rates.get("default", 0.2)))
-        conv = rates.get("conv")
-        return Layerwise(rate=default, output_rate=float(rates.get("output", default)),
-                         conv_rate=None if conv is None else float(conv))
+        default = rates.get("linear", rates.get("default", 0.2))
+        return Layerwise(rate=default, output_rate=rates.get("output", default), conv_rate=rates.get("conv"))
     if kind == "global":
-        return Global(rate=float(rates.get("default", 0.2)), prune_linear=float(rates.get("linear", 1.0)) != 0.0)
+        return Global(rate=rates.get("default", 0.2), prune_linear=rates.get("linear", 1.0) != 0.0)
     raise ValueError(f"unknown pruning strategy {kind!r} (expected layerwise or global)")
 
 
@@ -185,7 +183,7 @@ def find_ticket(
     seed: int = 0,
     out_dir: str | Path | None = None,
     progress: bool = True,
-    data: Any = None,
+    data: data_module.TaskData | None = None,
     device: str | torch.device | None = None,
     claim_runs: int = 3,
 ) -> list[TicketBundle]:
@@ -284,7 +282,7 @@ CLAIM_SEED_STRIDE = 1_000_003
 
 
 def _claim_accuracies(arch: spec.ArchSpec, init: Mapping[str, np.ndarray], mask: Mapping[str, np.ndarray],
-                      task_data: Any, recipe: Recipe, seeds: Sequence[int], *,
+                      task_data: data_module.TaskData, recipe: Recipe, seeds: Sequence[int], *,
                       device: str | torch.device | None) -> list[float]:
     """Final test accuracies of more trainings of (init, mask) with ``seeds`` (stacked when it reproduces)."""
     if not seeds:
@@ -302,10 +300,12 @@ def _claim_accuracies(arch: spec.ArchSpec, init: Mapping[str, np.ndarray], mask:
     return out
 
 
-def _data_provenance(task_data: Any) -> dict[str, str] | None:
-    """``{"name", "sha256"}`` of the data trained on (a :class:`ticketclient.data.TaskData`), else None."""
-    provenance = getattr(task_data, "provenance", None)
-    return provenance() if callable(provenance) and getattr(task_data, "task", "") else None
+def _data_provenance(task_data: data_module.TaskData) -> dict[str, str] | None:
+    """``{"name", "sha256"}`` of the data trained on (a :class:`ticketclient.data.TaskData` of a named task),
+    else None (data given as another object)."""
+    if isinstance(task_data, data_module.TaskData) and task_data.task:
+        return task_data.provenance()
+    return None
 
 
 def _density(mask: Mapping[str, np.ndarray]) -> float:
@@ -375,7 +375,8 @@ def role_state(bundle: TicketBundle, role: str, control_seed: int | None = None,
     return control.init, control.mask
 
 
-def supermask_accuracy(bundle: TicketBundle, data: Any, *, device: str | torch.device | None = None) -> float:
+def supermask_accuracy(bundle: TicketBundle, data: data_module.TaskData, *,
+                       device: str | torch.device | None = None) -> float:
     """The supermask control: test accuracy of the ticket's mask on its own init, untrained (eval mode)."""
     model = models.build_model(bundle.config.resolve())
     models.load_tensors(model, bundle.init)

@@ -77,7 +77,7 @@ def recorded_run(record: dict[str, Any], *, role: str, run: int) -> dict[str, An
         raise ValueError(f"the record has no {role} run {run} (its {role} runs: {have})")
     if role != policy.SUPERMASK and found.get("data_seed") is None:
         raise HubError("this record predates published seeds (policy version 1): it cannot be reproduced")
-    return found
+    return dict(found)
 
 
 def reproduce_run(bundle: TicketBundle, recorded: dict[str, Any], *, role: str, data: data_module.TaskData | None = None,
