@@ -18,7 +18,7 @@ Rows, each measured in this process:
 * **open_lth-style**: one run at a time, ``torch.utils.data.DataLoader`` over a CPU dataset, each batch copied
   to the device, stock ``torch.optim.Adam``, the mask re-applied after each step
   (``bench_training.baseline_train``); timed on ``--baseline-iterations`` per run (2,000) and projected
-  linearly to ``--iterations`` (a full one takes ~20 min on an H100: shared/notes/gpu-verification.md);
+  linearly to ``--iterations`` (a full one takes about 20 minutes on an H100, an estimate);
 * **engine**: ``verifier.engine.Engine`` as deployed (on a GPU: all trained runs stacked, one lane; the
   optimizer keeps state for surviving weights only), the full ``--iterations`` unless
   ``--engine-iterations`` is set (then projected the same way);

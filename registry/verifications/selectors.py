@@ -27,7 +27,3 @@ def visible_verifications(user: Any) -> QuerySet[Verification]:
 
 def verifications_of_revision(user: Any, commit: str) -> QuerySet[Verification]:
     return visible_verifications(user).filter(revision__commit=commit).order_by("kind", "task")
-
-
-def own_verification(revision: Any) -> Verification | None:
-    return Verification.objects.filter(revision=revision, kind=Verification.Kind.OWN).first()
