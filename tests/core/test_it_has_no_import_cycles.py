@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import io
+import subprocess
+import sys
 import tokenize
 from pathlib import Path
 
@@ -173,3 +175,11 @@ def test_every_deferred_import_of_a_client_module_says_why() -> None:
             if not any(r.lstrip("#").strip() and not r.lstrip("#").strip().startswith("noqa") for r in reasons):
                 bare.append(f"{path.relative_to(ROOT.parent)}:{node.lineno}: {ast.unparse(node)}")
     assert not bare, "function-local imports without a '# reason' comment:\n" + "\n".join(bare)
+
+
+def test_the_deferred_imports_keep_what_they_say_out_of_import_ticketclient() -> None:
+    code = ("import sys, ticketclient, ticketclient.format, ticketclient.validation, ticketclient.policy\n"
+            "print(sorted(m for m in ('torch', 'huggingface_hub', 'requests') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
