@@ -13,6 +13,8 @@ An unknown ticket or revision gets a grey ``not found`` badge with status 404.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from django.db.models import OuterRef, Subquery
 from django.db.models.fields.json import KT
@@ -24,23 +26,21 @@ from registry.tickets.models import Revision, Status, Ticket
 from registry.verifications.models import Verification
 
 
-def _own(revision_ref: str) -> dict[str, Subquery]:
-    """The winning flag, outcome and status of a revision's own verification (one SELECT with the row)."""
+def _own(revision_ref: str) -> tuple[Subquery, Subquery, Subquery]:
+    """The winning flag, status and outcome of a revision's own verification (one SELECT with the row)."""
     own = Verification.objects.filter(revision=OuterRef(revision_ref), kind=Verification.Kind.OWN)
-    return {
-        "v_winning": Subquery(own.values("winning")[:1]),
-        "v_status": Subquery(own.values("status")[:1]),
-        "v_outcome": Subquery(own.annotate(o=KT("decision__outcome")).values("o")[:1]),
-    }
+    return (Subquery(own.values("winning")[:1]), Subquery(own.values("status")[:1]),
+            Subquery(own.annotate(o=KT("decision__outcome")).values("o")[:1]))
 
 
-def _spec(row: dict, status: str, *, pinned: bool) -> BadgeSpec:
+def _spec(row: Mapping[str, Any], status: str, *, pinned: bool) -> BadgeSpec:
     return badge_for(status, accuracy=row["verified_accuracy"], density=row["density"], pinned=pinned,
                      winning=row["v_winning"], outcome=row["v_outcome"], verification_status=row["v_status"])
 
 
 def _latest_spec(name: str) -> BadgeSpec | None:
-    row = (Ticket.objects.filter(name=name).annotate(**_own("latest_revision"))
+    winning, v_status, outcome = _own("latest_revision")
+    row = (Ticket.objects.filter(name=name).annotate(v_winning=winning, v_status=v_status, v_outcome=outcome)
            .values("status", "verified_accuracy", "density", "v_winning", "v_status", "v_outcome").first())
     if row is None:
         return None
@@ -48,8 +48,10 @@ def _latest_spec(name: str) -> BadgeSpec | None:
 
 
 def _pinned_spec(name: str, commit: str) -> BadgeSpec | None:
+    winning, v_status, outcome = _own("pk")
     row = (
-        Revision.objects.filter(ticket__name=name, commit=commit.lower()).annotate(**_own("pk"))
+        Revision.objects.filter(ticket__name=name, commit=commit.lower())
+        .annotate(v_winning=winning, v_status=v_status, v_outcome=outcome)
         .values("status", "verified_accuracy", "density", "ticket__status", "v_winning", "v_status", "v_outcome")
         .first()
     )

@@ -180,6 +180,8 @@ def frontier_points(task: Task) -> list[FrontierPoint]:
     )
     points = []
     for name, density, accuracy, controls, dense, outcome, winning in rows:
+        if density is None or accuracy is None:  # excluded by the query; narrows the types
+            continue
         stats = {role: float(v) for role, v in (controls or {}).items()
                  if role in ("reinit", "random_mask") and isinstance(v, int | float)}
         points.append(FrontierPoint(
@@ -243,8 +245,10 @@ def role_summaries(verification: Verification) -> list[RoleSummary]:
     out = []
     for role in sorted(set(by_role) | set(statistics), key=lambda r: ROLE_ORDER.index(r) if r in ROLE_ORDER else 9):
         values = by_role.get(role, [])
-        mean = sum(values) / len(values) if values else None
-        std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else None
+        mean = std = None
+        if values:
+            mean = average = sum(values) / len(values)
+            std = (sum((v - average) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else None
         out.append(RoleSummary(role=role, label=labels.get(role, role), accuracies=values,
                                statistic=statistics.get(role), spread=spreads.get(role), mean=mean, std=std))
     return out

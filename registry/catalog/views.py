@@ -9,7 +9,9 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -347,6 +349,13 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "catalog/signup.html", {"form": form})
 
 
+def _signed_in(request: HttpRequest) -> User:
+    """The signed-in user of a ``login_required`` view."""
+    if isinstance(request.user, AnonymousUser):
+        raise PermissionDenied("Sign in first.")
+    return request.user
+
+
 @login_required(login_url=LOGIN_URL)
 @require_GET
 def my_tickets(request: HttpRequest) -> HttpResponse:
@@ -369,7 +378,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
     return render(request, "catalog/tokens.html", {
         "form": form,
         "issued": issued,
-        "tokens": list(ApiToken.objects.filter(user=request.user).order_by("revoked_at", "-created_at")),
+        "tokens": list(ApiToken.objects.filter(user=_signed_in(request)).order_by("revoked_at", "-created_at")),
         "base_url": request.build_absolute_uri("/").rstrip("/"),
     }, status=201 if issued else 200)
 

@@ -14,9 +14,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.apps import apps
+from django.contrib.auth.models import User
 from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -74,9 +76,15 @@ class RevisionSummaryOutput(serializers.ModelSerializer):
         return _abs(self.context["request"], "ticket-revision", name=obj.ticket.name, rev=obj.commit)
 
 
+def _each(serializer: serializers.BaseSerializer[Any], rows: Iterable[Any]) -> list[dict[str, Any]]:
+    """``serializer`` (built once: building its fields is the cost) applied to every row."""
+    return [serializer.to_representation(row) for row in rows]
+
+
 class RevisionOutput(RevisionSummaryOutput):
-    parent = serializers.SlugRelatedField(slug_field="commit", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # ``parent`` and ``created_by`` as slugs (the parent's commit, the creator's username); set through Meta
+    # because a field attribute named ``parent`` would shadow DRF's Field.parent.
+    serializer_related_field = serializers.SlugRelatedField
     files = serializers.SerializerMethodField()
     verification_url = serializers.SerializerMethodField()
 
@@ -85,10 +93,12 @@ class RevisionOutput(RevisionSummaryOutput):
         fields = [*RevisionSummaryOutput.Meta.fields, "parent", "message", "created_by", "family", "density",
                   "layer_densities", "num_parameters", "budget", "claimed_accuracy", "verified_accuracy",
                   "status_changed_at", "downloads", "config", "architecture", "files", "verification_url"]
+        extra_kwargs = {"parent": {"slug_field": "commit", "read_only": True},
+                        "created_by": {"slug_field": "username", "read_only": True}}
 
     @extend_schema_field(FileOutput(many=True))
     def get_files(self, obj: Revision) -> list[dict[str, Any]]:
-        return FileOutput(selectors.revision_files(obj), many=True, context=self.context).data
+        return _each(FileOutput(context=self.context), selectors.revision_files(obj))
 
     def get_verification_url(self, obj: Revision) -> str:
         return _abs(self.context["request"], "ticket-verification", name=obj.ticket.name, rev=obj.commit)
@@ -96,8 +106,8 @@ class RevisionOutput(RevisionSummaryOutput):
 
 class TicketOutput(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    task = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    owner: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    task: serializers.SlugRelatedField[Task] = serializers.SlugRelatedField(slug_field="name", read_only=True)
     architecture = serializers.CharField(source="family")
     published = serializers.BooleanField(source="is_published")
     latest_revision = serializers.SerializerMethodField()
@@ -134,7 +144,7 @@ class TicketDetailOutput(TicketOutput):
     @extend_schema_field(FileOutput(many=True))
     def get_files(self, obj: Ticket) -> list[dict[str, Any]]:
         rev = obj.latest_revision
-        return FileOutput(selectors.revision_files(rev), many=True, context=self.context).data if rev else []
+        return _each(FileOutput(context=self.context), selectors.revision_files(rev)) if rev else []
 
     def get_revisions_url(self, obj: Ticket) -> str:
         return _abs(self.context["request"], "ticket-revisions", name=obj.name)
@@ -315,11 +325,16 @@ def _refuse_repeated_fields(request: Request) -> None:
                                "part once.", field=str(key)[:40])
 
 
+def _form(request: Request) -> Mapping[str, Any]:
+    """The request's form fields (a multipart or urlencoded body parses to a mapping)."""
+    return request.data if isinstance(request.data, Mapping) else {}
+
+
 def _text_field(request: Request, key: str) -> str:
     """A form text field, checked: a string without control characters or lone surrogates."""
     from ticketclient.format import bad_character
 
-    value = request.data.get(key)
+    value = _form(request).get(key)
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -336,7 +351,7 @@ def _read_upload(request: Request) -> services.BundleUpload:
     for part, filename in _UPLOAD_PARTS.items():
         uploaded = request.FILES.get(part)
         if uploaded is None:
-            given = request.data.get(part)
+            given = _form(request).get(part)
             if isinstance(given, str) and part == "config":
                 parts[part] = given.encode("utf-8")
                 continue
@@ -424,7 +439,7 @@ def _verification_records(request: Request, revision: Revision) -> list[dict[str
     from registry.verifications.serializers import VerificationSerializer
 
     records = verification_selectors.verifications_of_revision(request.user, revision.commit)
-    return VerificationSerializer(records, many=True, context={"request": request}).data
+    return _each(VerificationSerializer(context={"request": request}), records)
 
 
 class VerificationApi(APIView):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,7 +113,7 @@ class TicketFilters:
 
 def ticket_list(filters: TicketFilters) -> QuerySet[Ticket]:
     """Tickets matching ``filters``; withdrawn ones only when asked for by status."""
-    qs = Ticket.objects.select_related("owner", "task", "latest_revision")
+    qs: QuerySet[Ticket] = Ticket.objects.select_related("owner", "task", "latest_revision")
     if filters.statuses:
         qs = qs.filter(status__in=filters.statuses)
     else:
@@ -144,14 +144,18 @@ def _not_by_index(term: Any) -> Any:
     from a bitmap of index scans; with a plain column PostgreSQL may instead walk that column's index,
     filtering every ticket in turn while hoping to meet the few matches early (33 ms at 10,000 tickets for
     10 matches, 0.4 ms from the bitmap), depending on its row estimate."""
-    descending = isinstance(term, str) and term.startswith("-")
     if isinstance(term, str):
-        term = F(term.lstrip("-")).desc() if descending else F(term).asc()
-    if not isinstance(term, OrderBy) or not isinstance(term.expression, F) or term.expression.name in ("created_at",):
+        term = F(term[1:]).desc() if term.startswith("-") else F(term).asc()
+    column = getattr(getattr(term, "expression", None), "name", None)
+    if not isinstance(term, OrderBy) or column not in _NUMERIC_SORT_COLUMNS:
         return term
     wrapped = term.copy()
-    wrapped.expression = ExpressionWrapper(term.expression + Value(0), output_field=FloatField())
+    wrapped.expression = ExpressionWrapper(F(column) + Value(0), output_field=FloatField())
     return wrapped
+
+
+#: Sort keys ``+ 0`` applies to (``created_at``, a timestamp, has no index to avoid).
+_NUMERIC_SORT_COLUMNS = frozenset({"verified_accuracy", "claimed_accuracy", "density", "downloads"})
 
 
 def _search_q(word: str) -> Q:
@@ -184,16 +188,16 @@ class _EqualsAnyOf(Func):
     conditional = True
 
 
-def rows_in_order(ids: Sequence[int], rows: QuerySet[Any]) -> list[Any]:
+def rows_in_order(ids: Iterable[int] | None, rows: QuerySet[Any]) -> list[Any]:
     """The rows of ``rows`` whose pk is in ``ids``, in the order of ``ids``; one query.
 
     A page is chosen first on a narrow query (``qs.values_list("pk", flat=True)``: filters and sort keys only),
     then only its rows are joined and loaded: PostgreSQL otherwise joins (and carries through the sort) every
     matching row with its owner, task and revision columns before the LIMIT, whatever its statistics say.
     """
-    ids = list(ids)
-    found = {row.pk: row for row in rows.filter(pk__in=ids)} if ids else {}
-    return [found[i] for i in ids if i in found]
+    wanted = list(ids or ())
+    found = {row.pk: row for row in rows.filter(pk__in=wanted)} if wanted else {}
+    return [found[i] for i in wanted if i in found]
 
 
 def _winning(qs: QuerySet[Ticket], winning: bool) -> QuerySet[Ticket]:
