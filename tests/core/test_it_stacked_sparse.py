@@ -82,12 +82,29 @@ def test_sparse_stacked_runs_match_training_train(mnist1d, opt):
     _assert_matches_training(arch, _runs(arch, [0.05, 0.04, 0.06]), mnist1d, recipe)
 
 
-def test_a_dense_parent_inside_a_sparse_stack_matches_training_train(mnist1d, monkeypatch):
-    monkeypatch.setattr(stacked, "SPARSE_MAX_DENSITY", 0.5)  # one all-kept run among sparse ones stays sparse
+def test_runs_of_different_densities_in_one_block_sparse_stack_match_training_train(mnist1d, monkeypatch):
+    monkeypatch.setattr(stacked, "SPARSE_MAX_DENSITY", 0.5)  # a 30% run among 5% ones: one stack, block-sparse
     arch = _arch([48, 24])
     recipe = Recipe.from_dict({"optimizer": "adam", "lr": 3e-3, "batch_size": 32, "iterations": 60,
                                "eval_every": 30})
-    runs = _runs(arch, [0.05, 0.05, 0.05])
-    dense = stacked.StackedRun(init=runs[0].init, mask={n: np.ones(arch.tensors[n].shape, bool) for n in arch.prunable},
-                               seed=0)
-    _assert_matches_training(arch, [dense, *runs], mnist1d, recipe)
+    runs = _runs(arch, [0.3, 0.05, 0.05, 0.05])
+    assert stacked._density_groups(arch, runs, mnist1d, torch.device("cpu")) == [[0, 1, 2, 3]]
+    _assert_matches_training(arch, runs, mnist1d, recipe)
+
+
+def test_dense_runs_are_stacked_apart_from_sparse_ones_results_and_progress_in_order(mnist1d):
+    arch = _arch([48, 24])
+    recipe = Recipe.from_dict({"optimizer": "adam", "lr": 3e-3, "batch_size": 32, "iterations": 40,
+                               "eval_every": 20})
+    sparse = _runs(arch, [0.05, 0.05])
+    dense = stacked.StackedRun(init=sparse[0].init, mask={n: np.ones(arch.tensors[n].shape, bool)
+                                                          for n in arch.prunable}, seed=1)
+    runs = [sparse[0], dense, sparse[1]]
+    assert stacked._density_groups(arch, runs, mnist1d, torch.device("cpu")) == [[0, 2], [1]]
+    assert stacked._density_groups(arch, runs, mnist1d, torch.device("meta")) == [[0, 1, 2]]
+    seen: dict[int, list[int]] = {}
+    results = stacked.train_stacked(arch, runs, mnist1d, recipe, device="cpu",
+                                    on_eval=lambda i, point: seen.setdefault(i, []).append(point["iteration"]))
+    assert seen == {0: [0, 20, 40], 1: [0, 20, 40], 2: [0, 20, 40]}
+    assert [r.seed for r in results] == [0, 1, 1]
+    _assert_matches_training(arch, runs, mnist1d, recipe)

@@ -301,6 +301,9 @@ def train_stacked(
     if reason is not None:
         raise ValueError(f"{reason}; use ticketclient.training.train")
     dev = torch.device(device) if device is not None else training.default_device()
+    groups = _density_groups(arch, runs, data, dev)
+    if len(groups) > 1:
+        return _train_groups(arch, runs, groups, data, recipe, device=dev, on_eval=on_eval, return_state=return_state)
     started = time.perf_counter()
     k, b, iterations = len(runs), int(recipe.batch_size), int(recipe.iterations)
 
@@ -332,7 +335,7 @@ def train_stacked(
     optimizer = training.MaskedOptimizer(list(params.values()), masked_params, mask_values, recipe)
     mlp: _StackedMLP | None = None
     forward, forward_shared = _vmap_forwards(template)
-    if is_mlp(arch) and (np.ndim(data.x_train) == 2 or arch.layers[0].get("type") == "flatten"):
+    if _uses_mlp_path(arch, data):
         mlp = _StackedMLP(arch.layers, params, optimizer, k, sparse=dev.type == "cpu")
         forward_shared = mlp.forward_shared
     augmenters = [training._augmenter(recipe.augment, r.seed) for r in runs]
@@ -386,6 +389,44 @@ def train_stacked(
         for i, result in enumerate(results):
             result.snapshot = {name: t[i].detach().cpu().numpy().copy() for name, t in {**params, **buffers}.items()}
     return results
+
+
+def _uses_mlp_path(arch: ArchSpec, data: TaskData) -> bool:
+    return is_mlp(arch) and (np.ndim(data.x_train) == 2 or arch.layers[0].get("type") == "flatten")
+
+
+def _density_groups(arch: ArchSpec, runs: Sequence[StackedRun], data: TaskData, device: torch.device,
+                    ) -> list[list[int]]:
+    """The runs to stack together: on the CPU's MLP path, runs whose masks keep more than
+    ``SPARSE_MAX_DENSITY`` (the dense parent) apart from the sparser ones, which then stay block-sparse (one
+    dense run among twelve 3.6% tickets makes every stacked weight 28% kept, too dense for sparse products);
+    otherwise all runs in one group."""
+    if device.type != "cpu" or not _uses_mlp_path(arch, data):
+        return [list(range(len(runs)))]
+    dense: list[int] = []
+    sparse: list[int] = []
+    for i, run in enumerate(runs):
+        kept = sum(int(np.count_nonzero(run.mask[n])) for n in arch.prunable if n in run.mask)
+        total = sum(int(np.size(run.mask[n])) for n in arch.prunable if n in run.mask)
+        (sparse if total and kept <= SPARSE_MAX_DENSITY * total else dense).append(i)
+    return [g for g in (sparse, dense) if g]
+
+
+def _train_groups(arch: ArchSpec, runs: Sequence[StackedRun], groups: list[list[int]], data: TaskData,
+                  recipe: Recipe, *, device: torch.device, on_eval: Callable[[int, dict[str, Any]], None] | None,
+                  return_state: bool) -> list[training.TrainResult]:
+    """:func:`train_stacked` of each group in turn; results (and ``on_eval``'s run index) in ``runs``' order."""
+    results: dict[int, training.TrainResult] = {}
+    for members in groups:
+
+        def report(j: int, point: dict[str, Any], members: list[int] = members) -> None:
+            if on_eval is not None:
+                on_eval(members[j], point)
+
+        trained = train_stacked(arch, [runs[i] for i in members], data, recipe, device=device, on_eval=report,
+                                return_state=return_state)
+        results.update(zip(members, trained, strict=True))
+    return [results[i] for i in range(len(runs))]
 
 
 def _tensor(array: Any, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
