@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ticketclient.api import BundleSource, Submission, VerificationResult
     from ticketclient.bundle import TicketBundle
+    from ticketclient.data import TaskData
     from ticketclient.hub import HubSettings
     from ticketclient.pruning import Strategy
     from ticketclient.ticket import Ticket
@@ -208,10 +209,10 @@ def default_strategy(architecture: dict[str, Any]) -> Strategy:
 
 def find(task: str, architecture: dict[str, Any] | None = None, *, rounds: int = 5, out_dir: str | Path | None = None,
          seed: int = 0, progress: bool = True, threads: int | None = None, recipe: Recipe | None = None,
-         strategy: Strategy | None = None, device: str | torch.device | None = None,
-         **options: Any) -> list[TicketBundle]:
+         strategy: Strategy | None = None, device: str | torch.device | None = None, rewind_iteration: int = 0,
+         data: TaskData | None = None, claim_runs: int = 3) -> list[TicketBundle]:
     """Run iterative magnitude pruning on ``task``; one ``TicketBundle`` per round (``pruning.find_ticket``,
-    which takes the other ``options``: ``rewind_iteration``, ``data``, ``claim_runs``).
+    which says what ``rewind_iteration``, ``data`` and ``claim_runs`` do).
 
     Without ``recipe=``, the task's default recipe (:func:`default_recipe`); without ``strategy=``, the
     family's default pruning (:func:`default_strategy`). A layer-list architecture needs ``recipe=``
@@ -231,7 +232,8 @@ def find(task: str, architecture: dict[str, Any] | None = None, *, rounds: int =
     resolved = spec.resolve(arch, input_shape=tuple(info.input_shape), num_classes=int(info.num_classes))
     with torch_threads(None, recipe, device=device, threads=threads, arch=resolved):
         return pruning.find_ticket(task, arch, recipe, rounds=rounds, seed=seed, out_dir=out_dir, strategy=strategy,
-                                   progress=progress, device=train_device(device), **options)
+                                   progress=progress, device=train_device(device), rewind_iteration=rewind_iteration,
+                                   data=data, claim_runs=claim_runs)
 
 
 def __getattr__(name: str) -> Any:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import requests
 
 from ticketclient import __version__, constants, validation
-from ticketclient.bundle import BUNDLE_FILES, TicketBundle
+from ticketclient.bundle import BUNDLE_FILES, BUNDLE_PARTS, TicketBundle
 from ticketclient.errors import (
     BundleError,
     HubError,
@@ -44,8 +44,6 @@ if TYPE_CHECKING:  # pragma: no cover
 BundleSource: TypeAlias = "str | os.PathLike[str] | TicketBundle | Ticket | Mapping[str, bytes]"
 
 _TIMEOUT = 60.0
-#: The upload's form fields, one per file of :data:`~ticketclient.bundle.BUNDLE_FILES`, in that order.
-PARTS = ("config", "init", "mask")
 #: Final states of a verification: the two verdicts, and ``failed`` (the hub could not finish it: not the
 #: ticket's fault; the record's ``reason`` says so to the submitter).
 FINAL = ("verified", "rejected", "failed")
@@ -162,12 +160,12 @@ class Submission:
 def _bundle_bytes(path_or_bundle: BundleSource) -> dict[str, bytes]:
     """config/init/mask bytes from a folder, a TicketBundle, a Ticket, or a dict of bytes."""
     if isinstance(path_or_bundle, Mapping):
-        return {k: bytes(path_or_bundle[k]) for k in PARTS}
+        return {k: bytes(path_or_bundle[k]) for k in BUNDLE_PARTS}
     if isinstance(path_or_bundle, str | os.PathLike):
         folder = Path(path_or_bundle)
         if not folder.is_dir():
             raise BundleError("not_a_folder", None, f"{folder} is not a folder holding a ticket bundle")
-        files = dict(zip(PARTS, BUNDLE_FILES, strict=True))
+        files = dict(zip(BUNDLE_PARTS, BUNDLE_FILES, strict=True))
         missing = [f for f in files.values() if not (folder / f).is_file()]
         if missing:
             raise BundleError("missing_file", missing[0], f"{folder} has no {', '.join(missing)}")
@@ -224,7 +222,7 @@ def submit(path_or_bundle: BundleSource, *, name: str | None = None, message: st
             raise BundleError("missing_name", "name", "no ticket name: pass name= (--name) or set \"name\" in "
                               f"config.json, for example {_suggest_name(validated)!r}")
     files = {part: (filename, parts[part], "application/json" if part == "config" else "application/octet-stream")
-             for part, filename in zip(PARTS, BUNDLE_FILES, strict=True)}
+             for part, filename in zip(BUNDLE_PARTS, BUNDLE_FILES, strict=True)}
     data = {k: v for k, v in (("name", name), ("message", message)) if v}
     url = f"{_endpoint(endpoint)}/api/v1/tickets/"
     try:

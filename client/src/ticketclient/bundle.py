@@ -23,6 +23,9 @@ CONFIG_FILE = "config.json"
 INIT_FILE = "init.safetensors"
 MASK_FILE = "mask.safetensors"
 BUNDLE_FILES = (CONFIG_FILE, INIT_FILE, MASK_FILE)
+#: The short name of each file of :data:`BUNDLE_FILES`, in that order (``validate_bundle``'s keyword
+#: arguments, the upload's form fields).
+BUNDLE_PARTS = ("config", "init", "mask")
 
 
 def measure_density(mask: Mapping[str, Any]) -> tuple[float, dict[str, float]]:
@@ -118,4 +121,4 @@ def _canonical_architecture_json(config: TicketConfig) -> str:
         return json.dumps(config.architecture, separators=(",", ":"), sort_keys=True)
 
 
-__all__ = ["CONFIG_FILE", "INIT_FILE", "MASK_FILE", "BUNDLE_FILES", "TicketBundle", "measure_density"]
+__all__ = ["CONFIG_FILE", "INIT_FILE", "MASK_FILE", "BUNDLE_FILES", "BUNDLE_PARTS", "TicketBundle", "measure_density"]

@@ -13,7 +13,15 @@
 
 from __future__ import annotations
 
-from ticketclient.bundle import BUNDLE_FILES, CONFIG_FILE, INIT_FILE, MASK_FILE, TicketBundle, measure_density
+from ticketclient.bundle import (
+    BUNDLE_FILES,
+    BUNDLE_PARTS,
+    CONFIG_FILE,
+    INIT_FILE,
+    MASK_FILE,
+    TicketBundle,
+    measure_density,
+)
 from ticketclient.checks import TICKET_NAME, bad_character, check_ticket_name
 from ticketclient.config import (
     FORMAT,
@@ -45,7 +53,7 @@ from ticketclient.safetensors_io import (
 from ticketclient.strict_json import MAX_INT_DIGITS, check_json_tree, strict_json_loads
 
 __all__ = [
-    "FORMAT", "BUNDLE_FILES", "CONFIG_FILE", "INIT_FILE", "MASK_FILE", "Recipe", "Claims", "Provenance",
+    "FORMAT", "BUNDLE_FILES", "BUNDLE_PARTS", "CONFIG_FILE", "INIT_FILE", "MASK_FILE", "Recipe", "Claims", "Provenance",
     "TicketConfig", "TicketBundle", "SafetensorsHeader", "measure_density", "read_header", "load_safetensors",
     "save_safetensors", "sniff", "strict_json_loads", "check_json_tree", "check_ticket_name", "bad_character",
     "TICKET_NAME", "DTYPES", "NUMPY_TO_ST", "DEFAULT_MAX_HEADER_BYTES", "MAX_INT_DIGITS", "MAX_CLAIM_RUNS",

@@ -18,7 +18,7 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Literal, TypedDict, cast
 
 import numpy as np
 
@@ -175,6 +175,14 @@ def _surviving_units(mask: Any) -> int:
 # --- families ---------------------------------------------------------------------------------------------
 
 
+class PruningDefaults(TypedDict):
+    """A family's registered pruning: ``pruning.strategy_from_dict`` makes the strategy ``find`` uses."""
+
+    strategy: Literal["layerwise", "global"]
+    #: fraction pruned per round, by weight kind: "default", "conv", "linear", "output"
+    rates: dict[str, float]
+
+
 @dataclass(frozen=True)
 class FamilyInfo:
     """A registered architecture family: its layers from args, default args, recipe and pruning."""
@@ -184,8 +192,7 @@ class FamilyInfo:
     build: Callable[[dict[str, Any]], list[dict[str, Any]]]
     default_args: dict[str, Any]
     recipe: Recipe
-    #: {"strategy": "layerwise" | "global", "rates": {"default"|"conv"|"linear"|"output": fraction}}
-    default_pruning: dict[str, Any]
+    default_pruning: PruningDefaults
     description: str = ""
 
     @property
@@ -286,11 +293,11 @@ def _sgd(iterations: int, milestones: tuple[int, ...], warmup: int) -> Recipe:
                   gamma=0.1, rewind_iteration=0, eval_every=2000, augment="flip-crop")
 
 
-_LENET_PRUNING = {"strategy": "layerwise", "rates": {"default": 0.2, "output": 0.1}}
-_GLOBAL_PRUNING = {"strategy": "global", "rates": {"default": 0.2, "linear": 0.0}}
+_LENET_PRUNING: PruningDefaults = {"strategy": "layerwise", "rates": {"default": 0.2, "output": 0.1}}
+_GLOBAL_PRUNING: PruningDefaults = {"strategy": "global", "rates": {"default": 0.2, "linear": 0.0}}
 
 
-def _conv_pruning(conv: float) -> dict[str, Any]:
+def _conv_pruning(conv: float) -> PruningDefaults:
     return {"strategy": "layerwise", "rates": {"conv": conv, "linear": 0.2, "output": 0.1}}
 
 
@@ -605,6 +612,6 @@ def default_architecture(family: str, args: Mapping[str, Any] | None = None) -> 
 
 
 __all__ = [
-    "ArchSpec", "TensorSpec", "FamilyInfo", "FAMILIES", "LAYER_FIELDS", "LAYER_TYPES", "PRUNABLE_TYPES",
+    "ArchSpec", "TensorSpec", "FamilyInfo", "PruningDefaults", "FAMILIES", "LAYER_FIELDS", "LAYER_TYPES", "PRUNABLE_TYPES",
     "resolve", "check_architecture", "architecture_layers", "default_architecture", "check_int", "check_float",
 ]

@@ -21,7 +21,7 @@ import numpy as np
 from ticketclient import data as data_module
 from ticketclient import spec, tasks
 from ticketclient.api import verdict, verdict_details
-from ticketclient.bundle import TicketBundle, measure_density
+from ticketclient.bundle import BUNDLE_FILES, TicketBundle, measure_density
 from ticketclient.compact import CompactResult, compact
 from ticketclient.config import TicketConfig
 from ticketclient.recipe import Recipe
@@ -90,11 +90,7 @@ class Ticket:
 
     @classmethod
     def from_pulled(cls, pulled: PulledFiles) -> Ticket:
-        bundle = TicketBundle.from_bytes(
-            config=pulled.files["config.json"].read_bytes(),
-            init=pulled.files["init.safetensors"].read_bytes(),
-            mask=pulled.files["mask.safetensors"].read_bytes(),
-        )
+        bundle = TicketBundle.from_bytes(*(pulled.files[name].read_bytes() for name in BUNDLE_FILES))
         return cls.from_bundle(bundle, name=pulled.name, commit=pulled.commit, verification=pulled.verification(),
                                record=pulled.record, path=pulled.folder, sha256=dict(pulled.sha256),
                                source=pulled.source)

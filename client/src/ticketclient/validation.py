@@ -185,7 +185,7 @@ def validate_folder(folder: Any, limits: Limits | None = None) -> ValidatedBundl
     """:func:`validate_bundle` on the three files of a folder."""
     folder = Path(folder)
     files = {}
-    for key, name in zip(("config", "init", "mask"), tformat.BUNDLE_FILES, strict=True):
+    for key, name in zip(tformat.BUNDLE_PARTS, tformat.BUNDLE_FILES, strict=True):
         path = folder / name
         if not path.is_file():
             raise BundleError("missing_file", name, f"{folder} has no {name}")
