@@ -73,13 +73,29 @@ def with_verification_columns(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
 # --- home ---------------------------------------------------------------------------------------------
 
 
-def task_summaries() -> QuerySet[Task]:
-    """Every task with its number of verified (published) tickets and of all listed tickets; one query."""
-    return Task.objects.annotate(
+#: Seconds the task summaries are kept under one version of the tickets table (see task_summaries).
+SUMMARY_CACHE_SECONDS = 60
+
+
+def task_summaries() -> list[Task]:
+    """Every task with its number of verified (published) tickets and of all listed tickets and its best
+    verified accuracy, from the cache under the tickets' version: the newest ``updated_at`` and the largest
+    id, read from their indexes (one query; the aggregate over every ticket runs only when they move). A
+    ticket's every status or accuracy change saves ``updated_at`` (tickets.services), a new ticket is a new
+    id; only a deleted ticket or an edited task (the admin) goes unseen, for at most ``SUMMARY_CACHE_SECONDS``."""
+    version = Ticket.objects.aggregate(changed=Max("updated_at"), last_id=Max("id"))
+    changed = version["changed"].isoformat() if version["changed"] else "-"
+    key = f"catalog:task-summaries:v1:{changed}:{version['last_id']}"
+    summaries = cache.get_or_set(key, _task_summaries, SUMMARY_CACHE_SECONDS)
+    return summaries if isinstance(summaries, list) else _task_summaries()
+
+
+def _task_summaries() -> list[Task]:
+    return list(Task.objects.annotate(
         verified_count=Count("tickets", filter=Q(tickets__status=Status.VERIFIED)),
         listed_count=Count("tickets", filter=~Q(tickets__status=Status.WITHDRAWN)),
         best_accuracy=Max("tickets__verified_accuracy", filter=Q(tickets__status=Status.VERIFIED)),
-    ).order_by("name")
+    ).order_by("name"))
 
 
 def newest_verified(limit: int = NEWEST_ON_HOME) -> list[Ticket]:
@@ -153,12 +169,15 @@ def leaderboard_page(task: Task, page_number: int | str) -> Page:
     return _page(leaderboard_queryset(task), LEADERBOARD_PAGE_SIZE, page_number)
 
 
-def frontier_version(task: Task) -> dict[str, Any]:
-    """What the task's plot depends on, in one aggregate query (the plot's cache key is made from it)."""
-    agg = Ticket.objects.filter(task=task, status=Status.VERIFIED).aggregate(
-        n=Count("id"), changed=Max("updated_at"), last_id=Max("id")
-    )
-    return {"task": task.name, "baseline": task.dense_baseline_accuracy, **agg}
+def frontier_version(task: Task, *, count: int | None = None) -> dict[str, Any]:
+    """What the task's plot depends on (its cache key is made from it): the number of its verified tickets
+    and the newest ``updated_at`` among them (one entry of the ``(task_id, status, updated_at)`` index; a
+    ticket that becomes verified, changes accuracy or leaves saves ``updated_at``). ``count``: that number
+    when the caller has it already (the leaderboard's paginator counted the same tickets)."""
+    verified = Ticket.objects.filter(task=task, status=Status.VERIFIED)
+    changed = verified.order_by("-updated_at").values_list("updated_at", flat=True).first()
+    return {"task": task.name, "baseline": task.dense_baseline_accuracy,
+            "n": verified.count() if count is None else count, "changed": changed}
 
 
 def frontier_points(task: Task) -> list[FrontierPoint]:

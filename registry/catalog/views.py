@@ -101,8 +101,8 @@ def task_list(request: HttpRequest) -> HttpResponse:
     return render(request, "catalog/tasks.html", {"tasks": list(selectors.task_summaries())})
 
 
-def _frontier_key(task: Task) -> str:
-    return plots.data_key("frontier", selectors.frontier_version(task))
+def _frontier_key(task: Task, *, count: int | None = None) -> str:
+    return plots.data_key("frontier", selectors.frontier_version(task, count=count))
 
 
 @require_GET
@@ -111,7 +111,7 @@ def leaderboard(request: HttpRequest, name: str) -> HttpResponse:
     page = selectors.leaderboard_page(task, request.GET.get("page") or 1)
     return render(request, "catalog/leaderboard.html", {
         "task": task, "page": page, "rank_offset": page.start_index() - 1 if page.object_list else 0,
-        "plot_version": _frontier_key(task).rsplit(":", 1)[-1][:12],
+        "plot_version": _frontier_key(task, count=page.paginator.count).rsplit(":", 1)[-1][:12],
     })
 
 

@@ -1,5 +1,5 @@
-"""The catalog's PostgreSQL-only indexes (migration tickets 0005: pg_trgm for the search, b-trees in the
-lists' sort orders) exist on PostgreSQL, the SQLite database of the local run migrates forwards and back,
+"""The catalog's PostgreSQL-only indexes (migrations tickets 0005 and 0006: pg_trgm for the search, b-trees in
+the lists' sort orders and for the version reads) exist on PostgreSQL, the SQLite database of the local run migrates forwards and back,
 and the search still finds tickets by name, architecture, task and owner (with the indexed conditions)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from registry.tickets.selectors import TicketFilters, ticket_list
 ROOT = Path(__file__).resolve().parents[2]
 INDEXES = {"tickets_ticket_name_upper_trgm", "tickets_ticket_family_upper_trgm", "tickets_ticket_updated_id",
            "tickets_ticket_created_id", "tickets_ticket_accuracy_sort", "tickets_ticket_task_accuracy_sort",
-           "tickets_ticket_leaderboard"}
+           "tickets_ticket_leaderboard", "tickets_ticket_verified_updated", "tickets_ticket_task_status_updated"}
 
 
 @pytest.mark.django_db

@@ -138,3 +138,21 @@ def test_every_api_row_field_is_in_its_cache_key():
                 assert f"latest_revision.{'commit' if sub == 'url' else sub}" in TICKET_ROW_VALUES, sub
         else:
             assert reads.get(field, field) in TICKET_ROW_VALUES, field
+
+
+def test_the_task_summaries_follow_every_status_and_accuracy_change(client, task, owner):
+    ticket = make_ticket("summary-ticket", task=task, owner=owner, status="verifying", accuracy=None)
+
+    def card() -> str:
+        html = client.get("/").content.decode()
+        return re.search(rf'<a class="card" href="/tasks/{task.name}/">.*?</a>', html, re.S).group(0)
+
+    assert "0 <span" in card() and card() == card()  # the second from the cache
+    services.set_revision_status(ticket.latest_revision, Status.VERIFIED, verified_accuracy=0.9)
+    assert "1 <span" in card() and "best 90.0%" in card()
+    services.set_revision_status(ticket.latest_revision, Status.VERIFIED, verified_accuracy=0.8)
+    assert "best 80.0%" in card()
+    make_ticket("summary-ticket-2", task=task, owner=owner, status="verified", accuracy=0.95)
+    assert "2 <span" in card() and "best 95.0%" in card()
+    services.withdraw_ticket(Ticket.objects.get(name="summary-ticket-2"))
+    assert "1 <span" in card() and "best 80.0%" in card()

@@ -14,6 +14,8 @@ models' state (``Meta.indexes``): Django never sees or drops them.
 from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
 
+from registry.common.pg_indexes import postgres_only_indexes
+
 INDEXES = {
     "tickets_ticket_name_upper_trgm": "USING gin (UPPER(name::text) gin_trgm_ops)",
     "tickets_ticket_family_upper_trgm": "USING gin (UPPER(family::text) gin_trgm_ops)",
@@ -24,20 +26,6 @@ INDEXES = {
                                          "created_at DESC)",
     "tickets_ticket_leaderboard": "(task_id, status, verified_accuracy DESC, density, created_at, id)",
 }
-
-
-def create_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name, definition in INDEXES.items():
-        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON tickets_ticket {definition}")
-
-
-def drop_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name in INDEXES:
-        schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
 
 
 class CreateTrigramExtension(TrigramExtension):
@@ -53,5 +41,5 @@ class Migration(migrations.Migration):
 
     operations = [
         CreateTrigramExtension(),
-        migrations.RunPython(create_indexes, drop_indexes),
+        postgres_only_indexes("tickets_ticket", INDEXES),
     ]
