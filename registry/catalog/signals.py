@@ -43,7 +43,8 @@ def render_after_verification(verification_id: int) -> None:
 
 def store_document_after_verification(verification_id: int) -> None:
     """Build and store the Hub's ``verification.json`` of a finished own verification (registry.hub.documents):
-    written again on every save of the finished record, so the stored bytes follow what was saved last."""
+    on every save of the finished record (each save is a new document key), and drop its revision's cached
+    manifest, so the Hub lists what was saved last."""
     from django.db.models import Prefetch
 
     from registry.hub.documents import forget_manifest, store_verification_document

@@ -2,23 +2,26 @@
 
 ``verification.json`` (the finished own verification: policy, decision, runs, seeds) is built **once per
 finished verification** and kept in the file storage under :func:`document_key` (the verification's id and a
-digest of what the bytes depend on that may still be written after it finished: its finish time and the
-revision's verified accuracy). It is written when the verification finishes (registry.catalog.signals, next to
-the plots) and, for records that finished before that existed, on the first request that needs it. Its
-sha256 and size (the listing's ``siblings``, the resolve ``ETag``) are kept in Django's cache (Redis in
-production) under the same key; on a cache miss they are read back from the stored bytes, never rebuilt. No
-database column holds them, so no migration.
+digest of what may change its bytes: the record's ``updated_at``, which every save moves, its finish time and
+the revision's verified accuracy; a stored document is never overwritten). It is written when the verification
+finishes (registry.catalog.signals, next to the plots) and, for records that finished before that existed, on
+the first request that needs it. Its sha256 and size (the listing's ``siblings``, the resolve ``ETag``) are
+kept in Django's cache (Redis in production) under the same key; on a cache miss they are read back from the
+stored bytes, never rebuilt. No database column holds them, so no migration.
 
-The model card is registry.catalog.modelcard's (cached per verification and registry address).
+The model card is registry.catalog.modelcard's (its bytes cached per verification and registry address, its
+sha256 and size per revision state and address here). Each revision's file list is a cached *manifest*
+(below), so a warm model info, tree or listing page reads no file, verification or run row.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from django.core.cache import cache
 from django.core.files.base import ContentFile
@@ -99,8 +102,11 @@ def build_verification_document(revision: Revision, verification: Verification) 
 
 
 def document_key(revision: Revision, verification: Verification) -> str:
-    """Where the document of ``verification`` is stored: a new key whenever its bytes may change."""
-    version = f"{iso(verification.finished_at)}|{revision.verified_accuracy!r}|{revision.commit}"
+    """Where the document of ``verification`` is stored: a new key whenever its bytes may change (any save of
+    the record moves its ``updated_at``), so a stored document is never overwritten and a manifest that names
+    one always names the bytes it lists."""
+    version = (f"{iso(verification.updated_at)}|{iso(verification.finished_at)}|{revision.verified_accuracy!r}|"
+               f"{revision.commit}")
     digest = hashlib.sha256(version.encode()).hexdigest()[:16]
     return f"hub/verifications/v{DOCUMENT_VERSION}/{verification.pk}-{digest}.json"
 
@@ -118,16 +124,18 @@ def _meta(key: str, content: bytes) -> _Meta:
 
 
 def store_verification_document(revision: Revision, verification: Verification) -> HubFile:
-    """Build the document (reading the runs if not loaded), write it to the storage (over an older copy
-    under the same key) and cache its sha256 and size."""
+    """Build the document (reading the runs if not loaded), write it to the storage unless it is there (the
+    same key holds the same bytes) and cache its sha256 and size."""
     return _store(revision, verification, build_verification_document(revision, verification))
 
 
 def _store(revision: Revision, verification: Verification, content: bytes) -> HubFile:
     key = document_key(revision, verification)
-    if default_storage.exists(key):
-        default_storage.delete(key)
-    meta = _meta(default_storage.save(key, ContentFile(content)), content)
+    if _read_stored(key) != content:  # absent (or, from a lost write, partial): write it whole
+        if default_storage.exists(key):
+            default_storage.delete(key)
+        key = default_storage.save(key, ContentFile(content))
+    meta = _meta(key, content)
     cache.set(_cache_key(key), meta, DOCUMENT_CACHE_SECONDS)
     return _file(meta)
 
@@ -188,6 +196,53 @@ def document_content(revision: Revision, listed: HubFile) -> bytes:
 
 _Entry = tuple[str, str, int, str | None]  # path, sha256, size, storage key
 
+#: Entries (manifests, card sizes) also kept in the process for this many seconds (settings
+#: ``TICKETHUB_HUB_MEMO_SECONDS``, 0: off), so a warm model info or resolve makes no cache round trip. An entry
+#: never names bytes other than the ones it lists (a document's key changes with every save of its record);
+#: what it can be is up to this long behind a finished record saved again, in other processes than the one
+#: that saved it.
+MEMO_SECONDS_DEFAULT = 10.0
+_MEMO_MAX = 4096
+_memo: dict[str, tuple[float, object]] = {}
+
+
+def _memo_seconds() -> float:
+    from django.conf import settings
+
+    return float(getattr(settings, "TICKETHUB_HUB_MEMO_SECONDS", MEMO_SECONDS_DEFAULT))
+
+
+def _recall(keys: Sequence[str]) -> dict[str, Any]:
+    """The entries under ``keys``: from the process's memo, then from the cache (one round trip)."""
+    now = time.monotonic()
+    found: dict[str, Any] = {k: entry[1] for k in keys if (entry := _memo.get(k)) is not None and entry[0] > now}
+    rest = [k for k in keys if k not in found]
+    if rest:
+        fetched = cache.get_many(rest)
+        _memorise(fetched)
+        found.update(fetched)
+    return found
+
+
+def _memorise(entries: dict[str, Any]) -> None:
+    seconds = _memo_seconds()
+    if seconds <= 0 or not entries:
+        return
+    if len(_memo) + len(entries) > _MEMO_MAX:
+        _memo.clear()
+    expires = time.monotonic() + seconds
+    _memo.update((k, (expires, v)) for k, v in entries.items())
+
+
+def clear_memo() -> None:
+    """Forget every entry kept in this process (they are still in the cache)."""
+    _memo.clear()
+
+
+def _remember(entries: dict[str, Any], seconds: int) -> None:
+    cache.set_many(entries, seconds)
+    _memorise(entries)
+
 
 class _Manifest(TypedDict):
     files: list[_Entry]
@@ -233,7 +288,7 @@ def _manifests(revisions: Sequence[Revision]) -> tuple[dict[int, _Manifest], dic
         files = stored[revision.pk] + ([documents[verification.pk]] if verification is not None else [])
         built[revision.pk] = {"files": [_entry(f) for f in files],
                               "verification": _verification_ref(verification) if verification else None}
-    cache.set_many({manifest_key(r): built[r.pk] for r in revisions}, DOCUMENT_CACHE_SECONDS)
+    _remember({manifest_key(r): built[r.pk] for r in revisions}, DOCUMENT_CACHE_SECONDS)
     return built, verifications
 
 
@@ -264,7 +319,7 @@ def _cards(revisions: Sequence[Revision], manifests: dict[int, _Manifest], cache
         metas[_card_meta_key(revision, base)] = {"verification": _verification_ref(verification),
                                                  "sha256": hub_file.sha256, "size": hub_file.size}
         found[revision.pk] = hub_file
-    cache.set_many(metas, CARD_CACHE_SECONDS)
+    _remember(dict(metas), CARD_CACHE_SECONDS)
     return found
 
 
@@ -276,7 +331,7 @@ def files_of(revisions: Sequence[Revision], *, base: str | None) -> dict[int, li
     documents or cards built now) runs, one query each for all the revisions."""
     keys = {r.pk: manifest_key(r) for r in revisions}
     card_keys = [_card_meta_key(r, base) for r in revisions] if base is not None else []
-    cached = cache.get_many([*keys.values(), *card_keys])
+    cached = _recall([*keys.values(), *card_keys])
     manifests: dict[int, _Manifest] = {pk: cached[key] for pk, key in keys.items() if key in cached}
     verifications: dict[int, Verification] = {}
     missing = [r for r in revisions if r.pk not in manifests]
@@ -307,3 +362,4 @@ def card_content(revision: Revision, *, base: str) -> bytes | None:
 def forget_manifest(revision: Revision) -> None:
     """Drop the cached manifest of ``revision`` as it is now (its verification was saved again)."""
     cache.delete(manifest_key(revision))
+    _memo.pop(manifest_key(revision), None)

@@ -50,11 +50,12 @@ def _which(ref: str, *, include_unpublished: bool) -> str | None:
 def get_ticket(name: str, ref: str = "main", *, include_unpublished: bool = False) -> Ticket:
     """The ticket called ``name`` with its task and owner and, for ``main``, the revision it names joined:
     one query. :class:`HubError` ``RepoNotFound`` if there is none."""
-    related = ["task", "owner"]
+    related, columns = ["task", "owner"], list(TICKET_COLUMNS)
     if which := _which(ref, include_unpublished=include_unpublished):
         related.append(which)
+        columns += [which, *(f"{which}__{c}" for c in REVISION_COLUMNS)]
     try:
-        return Ticket.objects.select_related(*related).get(name=name)
+        return Ticket.objects.select_related(*related).only(*columns).get(name=name)
     except Ticket.DoesNotExist:
         raise repo_not_found(name) from None
 
@@ -177,14 +178,18 @@ SORTS = {
 }
 #: Tags that every listed ticket carries (a filter on them keeps everything).
 UNIVERSAL_TAGS = frozenset({"", "lottery-ticket", "ticketclient", "status:verified"})
-#: The columns a listed row is read for: its model dict, its manifest's cache key and (on a cache miss) its
-#: model card (``config``). Any other column read would be one query per row: tests/hub counts them.
-LISTING_COLUMNS = (
+#: The columns a served revision and its ticket are read for: the model dict, the manifest's cache key, who
+#: may have it and (on a cache miss) the model card (``config``). Any other column read would be one more
+#: query (a row of the listing: one per row); tests/hub counts them.
+REVISION_COLUMNS = (
     "ticket", "number", "commit", "family", "status", "status_changed_at", "density", "layer_densities",
     "num_parameters", "claimed_accuracy", "verified_accuracy", "downloads", "created_at", "config",
-    "ticket__name", "ticket__family", "ticket__status", "ticket__downloads", "ticket__created_at",
-    "ticket__withdrawn_reason", "ticket__task__name", "ticket__owner__username",
 )
+TICKET_COLUMNS = (
+    "name", "family", "status", "downloads", "created_at", "withdrawn_reason", "owner", "task",
+    "task__name", "owner__username",
+)
+LISTING_COLUMNS = REVISION_COLUMNS + tuple(f"ticket__{c}" for c in TICKET_COLUMNS)
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def test_it_is_never_rebuilt_per_request(task, owner, client):
         cache.clear()  # second round: sha256 and size read back from the stored bytes
 
 
-def test_saving_the_finished_record_again_rewrites_the_document(task, owner, client,
+def test_saving_the_finished_record_again_stores_a_new_document(task, owner, client,
                                                                 django_capture_on_commit_callbacks):
     ticket = make_ticket(NAME, task=task, owner=owner)
     before = _sibling(client)
@@ -111,3 +111,24 @@ def test_the_model_card_is_listed_with_the_bytes_it_serves(status, task, owner, 
     assert hashlib.sha256(body.content).hexdigest() == card["lfs"]["sha256"] == body["ETag"].strip('"')
     head = client.head(f"/{NAME}/resolve/main/README.md", **headers)
     assert head["ETag"] == body["ETag"] and head["Content-Length"] == str(card["size"])
+
+
+def test_the_process_memo_never_lists_bytes_it_does_not_serve(task, owner, client, settings,
+                                                              django_capture_on_commit_callbacks):
+    """With the memo on, a finished record saved again gets a new stored document; whatever a process still
+    remembers names the old one, which is still stored, so listed sha256 and served bytes always agree."""
+    settings.TICKETHUB_HUB_MEMO_SECONDS = 60
+    ticket = make_ticket(NAME, task=task, owner=owner)
+    old = _sibling(client)
+    verification = _own(ticket)
+    old_key = document_key(verification.revision, verification)
+    verification.reason = "Reviewed by a moderator."
+    with django_capture_on_commit_callbacks(execute=True):
+        verification.save()  # the hook drops this process's entry: the next answer is the new document
+    new = _sibling(client)
+    content = client.get(URL).content
+    assert new["lfs"]["sha256"] == hashlib.sha256(content).hexdigest() != old["lfs"]["sha256"]
+    new_key = document_key(verification.revision, Verification.objects.get(pk=verification.pk))
+    assert new_key != old_key and default_storage.exists(new_key)
+    stored_old = default_storage.open(old_key, "rb").read()  # still there for whoever remembers it
+    assert hashlib.sha256(stored_old).hexdigest() == old["lfs"]["sha256"]
