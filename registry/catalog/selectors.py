@@ -8,10 +8,11 @@ Filtering and sorting reuse :func:`registry.tickets.selectors.ticket_list` (one 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from django.core.cache import cache
-from django.core.paginator import Page, Paginator
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import Count, FloatField, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
@@ -108,19 +109,70 @@ def newest_verified(limit: int = NEWEST_ON_HOME) -> list[Ticket]:
 # --- catalog ------------------------------------------------------------------------------------------
 
 
+#: The catalog counts the tickets that match exactly up to this many and says "more than" beyond: a count
+#: reads every matching row (3 ms at 10,000 tickets, growing with the catalog), this at most COUNT_CAP + 1.
+COUNT_CAP = 1000
+
+
+class CappedPaginator(Paginator):
+    """A paginator that counts at most ``COUNT_CAP + 1`` rows. Beyond the cap the number of pages is open:
+    any page number is served (one past the end is empty and says so), and "next" shows while pages are full."""
+
+    @cached_property
+    def count(self) -> int:
+        object_list = self.object_list
+        if isinstance(object_list, QuerySet):
+            return object_list[: COUNT_CAP + 1].count()  # SELECT COUNT(*) FROM (... LIMIT COUNT_CAP + 1)
+        return len(object_list)
+
+    @property
+    def capped(self) -> bool:
+        return self.count > COUNT_CAP
+
+    def validate_number(self, number: Any) -> int:
+        if not self.capped:
+            return super().validate_number(number)
+        try:
+            value = int(number)
+        except (TypeError, ValueError) as err:
+            raise PageNotAnInteger(self.error_messages["invalid_page"]) from err
+        if value < 1:
+            raise EmptyPage(self.error_messages["min_page"])
+        return value
+
+    def page(self, number: Any) -> Page:
+        if not self.capped:
+            return super().page(number)
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        return CappedPage(self.object_list[bottom:bottom + self.per_page], number, self)
+
+
+class CappedPage(Page):
+    """A page of a capped count: its end and its successor come from its own rows."""
+
+    def has_next(self) -> bool:
+        return len(self.object_list) == self.paginator.per_page
+
+    def end_index(self) -> int:
+        return self.start_index() + len(self.object_list) - 1
+
+
 def catalog_page(filters: TicketFilters, page_number: int | str, *, empty: bool = False) -> Page:
-    """One page of the catalog; two queries (count and rows). ``empty`` short-cuts contradictory filters."""
+    """One page of the catalog; three queries (a count capped at ``COUNT_CAP``, the page's ids, its rows).
+    ``empty`` short-cuts contradictory filters."""
     qs = ticket_list(filters)
     if empty:
         qs = qs.none()
-    return _page(qs, CATALOG_PAGE_SIZE, page_number)
+    return _page(qs, CATALOG_PAGE_SIZE, page_number, paginator=CappedPaginator)
 
 
-def _page(qs: QuerySet[Ticket], size: int, page_number: int | str) -> Page:
+def _page(qs: QuerySet[Ticket], size: int, page_number: int | str, *,
+          paginator: type[Paginator] = Paginator) -> Page:
     """A page chosen on the tickets' own columns (count, then the page's ids), then its rows with their
     owners, tasks and verification columns (one more query): PostgreSQL would otherwise join and sort every
     matching row with those columns before the LIMIT."""
-    page = Paginator(qs.values_list("pk", flat=True), size).get_page(page_number)
+    page = paginator(qs.values_list("pk", flat=True), size).get_page(page_number)
     page.object_list = rows_in_order(page.object_list, with_verification_columns(_list_rows(Ticket.objects.all())))
     return page
 

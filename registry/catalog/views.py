@@ -93,6 +93,7 @@ def catalog(request: HttpRequest) -> HttpResponse:
         "architectures": menus.architectures,
         "sorts": SORT_CHOICES,
         "statuses": STATUS_CHOICES,
+        "count_cap": selectors.COUNT_CAP,
     })
 
 
