@@ -21,6 +21,9 @@ median of ``--repeats``:
 
 The **floor** is the job's dense multiply-adds (training: 3 x forward per example; evaluations: 1 x) at the
 best matrix-multiply throughput this process measures (``torch.mm`` of 1024 x 1024 matrices, same threads).
+It is a *dense* floor: on a CPU the stacked engine multiplies weights that keep at most
+``ticketclient.stacked.SPARSE_MAX_DENSITY`` of their entries as sparse matrices (the 3.6% ticket and its
+controls), so it does a fraction of those multiply-adds and can come in under it; ``plain`` does them all.
 The line ``warm-up`` is the one-time ``ticketclient.training.warm_up()`` cost (the first Adam of a process),
 paid before any job, as the verifier's worker does at start.
 """
