@@ -13,6 +13,7 @@ torch-free core: ``spec``, ``format``, ``validation``, ``tasks``); the functions
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,7 +128,8 @@ def submit(path_or_bundle: BundleSource, *, name: str | None = None, message: st
 
 
 def wait(name: str, revision: str | None = None, *, timeout: float = 3600.0, token: str | None = None,
-         endpoint: str | None = None, progress: Any = True) -> VerificationResult:
+         endpoint: str | None = None,
+         progress: bool | Callable[[VerificationResult], None] = True) -> VerificationResult:
     """Poll a submission's verification (with backoff) until verified or rejected; returns the result."""
     from ticketclient import api  # requests stays out of `import ticketclient`
 

@@ -285,7 +285,7 @@ def _data_dir(p: argparse.ArgumentParser) -> None:
                                                  "or ~/.cache/tickethub/datasets)")
 
 
-def _data_parser(sub: Any) -> None:
+def _data_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("data", help="datasets: list where they are, download, verify by hash",
                        description="Datasets: where each task's files are, whether they are there and match the "
                                    "published sizes and hashes; download or verify them.")
@@ -303,7 +303,7 @@ def _data_parser(sub: Any) -> None:
     _data_dir(q)
 
 
-def _print_data_status(st: Any) -> None:
+def _print_data_status(st: data.DatasetStatus) -> None:
     state = "ready" if st.ready else ("downloads on first use" if st.downloadable else "generated on first use")
     print(f"{st.task}: {state}, {st.size / 1e6:.1f} MB in {st.folder}")
     print(f"  source: {st.source}")

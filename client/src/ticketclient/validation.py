@@ -181,7 +181,7 @@ def validate_bundle(*, config: bytes, init: bytes, mask: bytes, limits: Limits |
     )
 
 
-def validate_folder(folder: Any, limits: Limits | None = None) -> ValidatedBundle:
+def validate_folder(folder: str | os.PathLike[str], limits: Limits | None = None) -> ValidatedBundle:
     """:func:`validate_bundle` on the three files of a folder."""
     folder = Path(folder)
     files = {}
