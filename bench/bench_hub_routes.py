@@ -30,6 +30,7 @@ ROUTES = [
     ("resolve HEAD config.json", "HEAD", f"/{TICKET}/resolve/main/config.json"),
     ("resolve GET verification.json", "GET", f"/{TICKET}/resolve/main/verification.json"),
     ("Hub listing (100 a page)", "GET", "/api/models?filter=task:mnist1d&limit=100"),
+    ("badge SVG (a one-query route, for reference)", "GET", f"/badges/{TICKET}.svg"),
 ]
 
 
