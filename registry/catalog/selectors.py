@@ -7,15 +7,16 @@ Filtering and sorting reuse :func:`registry.tickets.selectors.ticket_list` (one 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from django.core.cache import cache
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
-from django.db.models import Count, FloatField, Max, OuterRef, Q, QuerySet, Subquery
-from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
+from django.db.models import Count, F, JSONField, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import JSONObject
 from ticketclient.policy import ROLES
 
 from registry.catalog.plots import FrontierPoint, RunCurve
@@ -36,39 +37,47 @@ def _list_rows(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
     return qs.select_related(None).select_related("owner", "task").only(*LIST_FIELDS)
 
 
-def _own_verification(field: str) -> Subquery:
-    """A column of the latest revision's own verification, for use in ``annotate``."""
-    return Subquery(
-        Verification.objects.filter(revision=OuterRef("latest_revision"), kind=Verification.Kind.OWN).values(field)[:1]
-    )
+#: A list row's attribute -> where it is in the latest revision's own verification (column or decision key).
+VERIFICATION_COLUMNS: dict[str, str | tuple[str, ...]] = {
+    "winning": "winning", "v_status": "status", "v_outcome": ("outcome",), "dense_accuracy": ("dense_statistic",),
+    "reinit_accuracy": ("control_statistics", "reinit"), "random_mask_accuracy": ("control_statistics", "random_mask"),
+}
 
 
-def _own_decision(key: str) -> Subquery:
-    """A top-level key of the latest revision's own verification's decision JSON, as text."""
-    return Subquery(
-        Verification.objects.filter(revision=OuterRef("latest_revision"), kind=Verification.Kind.OWN)
-        .annotate(v=KT(f"decision__{key}")).values("v")[:1]
-    )
+def _json_path(path: str | tuple[str, ...]) -> Any:
+    if isinstance(path, str):
+        return F(path)
+    expression: Any = "decision"
+    for key in path:
+        expression = KeyTransform(key, expression)
+    return expression
 
 
 def with_verification_columns(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
-    """Annotate each ticket with its latest own verification's ``winning``, ``v_status``, ``v_outcome``
-    (the decision's outcome, when recorded), ``dense_accuracy`` (the measured dense parent's statistic)
-    and the control statistics. Subqueries in the same SELECT: no query per row."""
-    return qs.annotate(
-        winning=_own_verification("winning"),
-        v_status=_own_verification("status"),
-        v_outcome=_own_decision("outcome"),
-        dense_accuracy=Cast(_own_decision("dense_statistic"), FloatField()),
-        reinit_accuracy=Subquery(
-            Verification.objects.filter(revision=OuterRef("latest_revision"), kind=Verification.Kind.OWN)
-            .annotate(v=KT("decision__control_statistics__reinit")).values("v")[:1]
-        ),
-        random_mask_accuracy=Subquery(
-            Verification.objects.filter(revision=OuterRef("latest_revision"), kind=Verification.Kind.OWN)
-            .annotate(v=KT("decision__control_statistics__random_mask")).values("v")[:1]
-        ),
-    )
+    """Annotate each ticket with ``own``: its latest revision's own verification's ``winning``, status,
+    decision outcome, dense parent's statistic and control statistics as one JSON object, from one subquery
+    in the same SELECT (no query per row; one index lookup a row). :func:`verification_rows` spreads it
+    into the attributes a row's template reads (``VERIFICATION_COLUMNS``)."""
+    return qs.annotate(own=_own_json(VERIFICATION_COLUMNS))
+
+
+def _own_json(paths: dict[str, str | tuple[str, ...]]) -> Subquery:
+    """The latest revision's own verification's values at ``paths`` (name -> column or decision keys) as
+    one JSON object, for ``annotate``: one subquery, whatever the number of values."""
+    own = Verification.objects.filter(revision=OuterRef("latest_revision"), kind=Verification.Kind.OWN)
+    columns = JSONObject(**{name: _json_path(path) for name, path in paths.items()})
+    return Subquery(own.annotate(columns=columns).values("columns")[:1], output_field=JSONField())
+
+
+def verification_rows(rows: Iterable[Ticket]) -> list[Ticket]:
+    """``rows`` of :func:`with_verification_columns` with ``winning``, ``v_status``, ``v_outcome``,
+    ``dense_accuracy``, ``reinit_accuracy`` and ``random_mask_accuracy`` set (None when not recorded)."""
+    out = list(rows)
+    for row in out:
+        own = getattr(row, "own", None) or {}
+        for name in VERIFICATION_COLUMNS:
+            setattr(row, name, own.get(name))
+    return out
 
 
 # --- home ---------------------------------------------------------------------------------------------
@@ -103,7 +112,7 @@ def newest_verified(limit: int = NEWEST_ON_HOME) -> list[Ticket]:
     """The most recently verified published tickets (their status changed last); two queries: the ids on the
     ticket table alone (the ``(updated_at, id)`` index of migration tickets 0005), then their rows."""
     ids = Ticket.objects.filter(status=Status.VERIFIED).order_by("-updated_at", "-id").values_list("pk", flat=True)
-    return rows_in_order(ids[:limit], with_verification_columns(_list_rows(Ticket.objects.all())))
+    return verification_rows(rows_in_order(ids[:limit], with_verification_columns(_list_rows(Ticket.objects.all()))))
 
 
 # --- catalog ------------------------------------------------------------------------------------------
@@ -173,7 +182,8 @@ def _page(qs: QuerySet[Ticket], size: int, page_number: int | str, *,
     owners, tasks and verification columns (one more query): PostgreSQL would otherwise join and sort every
     matching row with those columns before the LIMIT."""
     page = paginator(qs.values_list("pk", flat=True), size).get_page(page_number)
-    page.object_list = rows_in_order(page.object_list, with_verification_columns(_list_rows(Ticket.objects.all())))
+    page.object_list = verification_rows(
+        rows_in_order(page.object_list, with_verification_columns(_list_rows(Ticket.objects.all()))))
     return page
 
 
@@ -211,10 +221,10 @@ def filter_menus() -> FilterMenus:
 
 
 def leaderboard_queryset(task: Task) -> QuerySet[Ticket]:
-    """The verified tickets of ``task``, best verified accuracy first, then the sparser, then the older."""
-    qs = _list_rows(Ticket.objects.filter(task=task, status=Status.VERIFIED)).order_by(
+    """The verified tickets of ``task``, best verified accuracy first, then the sparser, then the older (the
+    page's rows get their verification columns in :func:`_page`)."""
+    return Ticket.objects.filter(task=task, status=Status.VERIFIED).order_by(
         "-verified_accuracy", "density", "created_at", "id")
-    return with_verification_columns(qs)
 
 
 def leaderboard_page(task: Task, page_number: int | str) -> Page:
@@ -239,20 +249,21 @@ def frontier_points(task: Task) -> list[FrontierPoint]:
 
     from registry.badges.badge import outcome_key
 
+    own = _own_json({"controls": ("control_statistics",), "dense": ("dense_statistic",), "outcome": ("outcome",),
+                     "winning": "winning"})
     rows = (
         Ticket.objects.filter(task=task, status=Status.VERIFIED, density__isnull=False,
                               verified_accuracy__isnull=False)
-        .annotate(controls=_own_verification("decision__control_statistics"),
-                  dense=_own_verification("decision__dense_statistic"),
-                  outcome=_own_verification("decision__outcome"),
-                  winning=_own_verification("winning"))
+        .annotate(own=own)
         .order_by("id")
-        .values_list("name", "density", "verified_accuracy", "controls", "dense", "outcome", "winning")
+        .values_list("name", "density", "verified_accuracy", "own")
     )
     points = []
-    for name, density, accuracy, controls, dense, outcome, winning in rows:
+    for name, density, accuracy, own_columns in rows:
         if density is None or accuracy is None:  # excluded by the query; narrows the types
             continue
+        own_columns = own_columns or {}
+        controls, dense, outcome, winning = (own_columns.get(k) for k in ("controls", "dense", "outcome", "winning"))
         stats = {role: float(v) for role, v in (controls or {}).items()
                  if role in ("reinit", "random_mask") and isinstance(v, int | float)}
         points.append(FrontierPoint(
@@ -339,7 +350,7 @@ def curve_version(verification: Verification) -> dict[str, Any]:
             "runs": [(r.pk, r.role, r.seed) for r in verification.runs.all()]}
 
 
-def tickets_of(user: Any) -> QuerySet[Ticket]:
-    """Every ticket ``user`` owns, withdrawn ones included, newest first."""
+def tickets_of(user: Any) -> list[Ticket]:
+    """Every ticket ``user`` owns, withdrawn ones included, newest first, with their verification columns."""
     qs = _list_rows(Ticket.objects.filter(owner=user)).order_by("-created_at", "-id")
-    return with_verification_columns(qs)
+    return verification_rows(with_verification_columns(qs))

@@ -40,6 +40,32 @@ def test_sqlite_migrates_forwards_and_back(tmp_path):
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "hub.sqlite3").exists()
+    done = subprocess.run([sys.executable, "-c", SQLITE_READS], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["winning", "0.52", "1", "sqlite-ticket", "1"], done.stdout
+
+
+#: The catalog's reads on SQLite: the verification columns (one JSON subquery), the frontier's points, the
+#: search and the capped count.
+SQLITE_READS = """
+import sys
+import django
+django.setup()
+sys.path.insert(0, "tests/catalog")
+from django.contrib.auth.models import User
+from catalog_rows import make_task, make_ticket
+from registry.catalog import selectors
+from registry.tickets.selectors import TicketFilters, ticket_list
+owner = User.objects.create_user("sqlite-owner")
+task = make_task("mnist1d")
+make_ticket("sqlite-ticket", task=task, owner=owner, status="verified")
+row = selectors.tickets_of(owner)[0]
+points = selectors.frontier_points(task)
+print(row.v_outcome, points[0].controls["reinit"], len(points))
+print(*ticket_list(TicketFilters(search="sqlite", sort="downloads")).values_list("name", flat=True))
+print(selectors.catalog_page(TicketFilters(), 1).paginator.count)
+"""
 
 
 def test_the_search_matches_name_family_task_and_owner(task, owner, other):
