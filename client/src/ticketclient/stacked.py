@@ -53,6 +53,12 @@ from ticketclient.spec import ArchSpec
 UNSUPPORTED_LAYERS = {"batchnorm1d", "batchnorm2d", "dropout", "residual"}
 #: Examples per evaluation chunk (bounds memory: runs x chunk x classes logits).
 EVAL_CHUNK = 2048
+# torch warns once per process that sparse CSR support is beta; say it here, silenced, single-threaded at
+# import (the engine's lanes build their matrices in threads, where catch_warnings is not safe).
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)
+    torch.sparse_csr_tensor(torch.zeros(1, dtype=torch.int64), torch.zeros(0, dtype=torch.int64), torch.zeros(0),
+                            (0, 0))
 #: On a CPU, a masked linear weight keeping at most this fraction of its entries (over the stacked runs) is
 #: multiplied as a block-diagonal sparse matrix (``_BlockSparse``; bench/RESULTS.md).
 SPARSE_MAX_DENSITY = 0.1
@@ -123,11 +129,9 @@ class _BlockSparse:
         cols = (index // (o * i)) * i + index % i
         self.perm = torch.argsort(cols * (k * o) + rows)  # kept entries in (column, row) order
         self.values_t = torch.empty_like(values)
-        with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state": once, here
-            warnings.simplefilter("ignore", UserWarning)
-            self.matrix = _csr(rows, cols, values, (k * o, k * i))
-            self.matrix_t = _csr(cols[self.perm], rows[self.perm], self.values_t, (k * i, k * o))
-            self.grad = _csr(rows, cols, grad, (k * o, k * i))
+        self.matrix = _csr(rows, cols, values, (k * o, k * i))
+        self.matrix_t = _csr(cols[self.perm], rows[self.perm], self.values_t, (k * i, k * o))
+        self.grad = _csr(rows, cols, grad, (k * o, k * i))
 
     def mm(self, h: torch.Tensor) -> torch.Tensor:
         """``W @ h`` for ``h`` [K*I, B] -> [K*O, B]."""
@@ -147,7 +151,12 @@ def _csr(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, size: tup
     """A CSR matrix of entries sorted by row (then column) sharing ``values``' storage."""
     crow = torch.zeros(size[0] + 1, dtype=torch.int64, device=values.device)
     crow[1:] = torch.bincount(rows, minlength=size[0]).cumsum(0)
-    return torch.sparse_csr_tensor(crow.to(torch.int32), cols.to(torch.int32), values, size, check_invariants=False)
+    index_dtype = torch.int32 if max(*size, values.numel()) < 2**31 else torch.int64  # int32: ~5% faster
+    matrix = torch.sparse_csr_tensor(crow.to(index_dtype), cols.to(index_dtype), values, size,
+                                     check_invariants=False)
+    if values.numel() and matrix.values().data_ptr() != values.data_ptr():
+        raise RuntimeError("this torch copies a sparse tensor's values; the stacked engine needs them shared")
+    return matrix
 
 
 @dataclass
