@@ -71,8 +71,9 @@ def use_stacking(device: str, arch: Any, recipe: Any, wanted: bool | None) -> bo
     """Whether the runs are trained stacked: never when ``ticketclient.stacked.supports(arch, recipe)`` is
     False (the sequential engine then gives ``training.train``'s semantics); when ``wanted`` is True or False,
     as told; when None (the deployed default), on a GPU always and on a CPU for networks of at most
-    ``STACK_MAX_FORWARD_MACS`` multiply-adds per example: stacking measured 1.3-1.9x faster than one run at
-    a time from MLP 100-100 up to MLP 1000-300 (343k) on one thread (bench/RESULTS.md); wider networks, and
+    ``STACK_MAX_FORWARD_MACS`` multiply-adds per example: stacking measured 1.8-3.5x less CPU than one run at
+    a time from MLP 100-100 up to MLP 1000-300 (343k) on one thread at 3.6% density (block-sparse products;
+    1.3-1.9x before them, bench/RESULTS.md); wider networks, and
     conv nets above it (stacked as grouped convolutions), are unmeasured, so they train one at a time."""
     from ticketclient import stacked as stacked_mod
 
