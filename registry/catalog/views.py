@@ -39,7 +39,7 @@ from registry.common.throttling import web_throttle_wait
 from registry.hub import views as hub_views
 from registry.tickets.limits import max_part_bytes
 from registry.tickets.models import Revision, Status, Task, Ticket
-from registry.tickets.selectors import can_see_revision
+from registry.tickets.selectors import can_see_revision, may_see_unpublished
 from registry.tickets.services import BundleUpload, submit_bundle
 from registry.verifications.models import Verification, VerificationRun
 
@@ -208,7 +208,7 @@ def ticket_detail(request: HttpRequest, name: str) -> HttpResponse:
     verdict = outcome_key(revision.status, winning=own.winning if own else None,
                           outcome=(own.outcome if own else "") or decision.get("outcome") or None,
                           verification_status=own.status if own else None)
-    is_owner = request.user.is_authenticated and ticket.owner_id == request.user.pk
+    may_pull_unpublished = may_see_unpublished(request.user, ticket)  # the one rule: its owner and staff
     return render(request, "catalog/ticket.html", {
         "ticket": ticket,
         "revision": revision,
@@ -222,7 +222,7 @@ def ticket_detail(request: HttpRequest, name: str) -> HttpResponse:
         "outcome": outcome,
         "verdict": verdict,
         "finished": own is not None and own.finished,
-        "is_owner": is_owner,
+        "may_pull_unpublished": may_pull_unpublished,
         "roles": selectors.role_summaries(own) if own and details else [],
         "transfers": [(v, selectors.role_summaries(v)) for v in transfers] if details else [],
         "details": details,

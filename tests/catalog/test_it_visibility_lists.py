@@ -93,3 +93,11 @@ def test_a_withdrawn_ticket_leaves_the_lists_and_its_files_are_its_owners_and_st
 
 def _file_url(ticket) -> str:
     return f"/api/v1/tickets/{ticket.name}/revisions/{ticket.latest_revision.commit}/files/config.json"
+
+
+def test_the_unpublished_pull_hint_follows_the_rule(clients, task, owner):
+    rejected = make_ticket("rejected-ticket", task=task, owner=owner, status="rejected", accuracy=0.4)
+    shown = {who: "--include-unpublished" in clients[who].get(f"/tickets/{rejected.name}/").content.decode()
+             for who in WHO}
+    assert shown == OWNER_STAFF
+    assert "As its moderator" in clients["staff"].get(f"/tickets/{rejected.name}/").content.decode()
