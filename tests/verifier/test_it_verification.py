@@ -298,10 +298,12 @@ def test_imp_ticket_on_mnist1d_is_verified_and_winning(owner_client, start_worke
     from ticketclient import pruning, spec
 
     torch.set_num_threads(1)  # the worker trains on the other core
-    recipe = dataclasses.replace(spec.FAMILIES["mlp"].default_recipe, iterations=1000, eval_every=100, lr=0.002)
-    bundles = pruning.find_ticket("mnist1d", {"family": "mlp", "args": {"hidden": [100, 100]}}, recipe, rounds=3,
+    # 2 rounds at 2,000 iterations: measured (5 data seeds) ticket 0.583 vs dense parent 0.579, controls 0.50-0.53.
+    # (3 rounds at 1,000 iterations gave a ticket 2 points below its dense parent: honestly "not matching".)
+    recipe = dataclasses.replace(spec.FAMILIES["mlp"].default_recipe, iterations=2000, eval_every=200, lr=0.001)
+    bundles = pruning.find_ticket("mnist1d", {"family": "mlp", "args": {"hidden": [100, 100]}}, recipe, rounds=2,
                                   strategy=pruning.Layerwise(0.5, 0.25), seed=0, progress=False, device="cpu")
-    ticket = bundles[-1]  # about 14.5% of the weights
+    ticket = bundles[-1]  # about 26% of the weights
     folder = ticket.save(tmp_path / "imp-ticket")
     files = BundleBytes(config=(folder / "config.json").read_bytes(), init=(folder / "init.safetensors").read_bytes(),
                         mask=(folder / "mask.safetensors").read_bytes())
