@@ -51,6 +51,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 import ticketclient
+from ticketclient import constants
+from ticketclient.constants import TORCH_THREADS_ENV as TORCH_THREADS_ENV  # the variable cpu_threads() reads
 from ticketclient.data import TaskData
 from ticketclient.format import Recipe
 
@@ -60,8 +62,6 @@ EVAL_CHUNK = 2048
 AUGMENT_SEED_OFFSET = 7_919
 #: Zero padding (pixels per side) before the random crop of ``flip-crop``.
 CROP_PADDING = 4
-#: Environment variable overriding the number of torch threads on the CPU (see :func:`cpu_threads`).
-TORCH_THREADS_ENV = "TICKETHUB_TORCH_THREADS"
 #: Adam's epsilon (torch.optim.Adam's default; the format has no field for it).
 ADAM_EPS = 1e-8
 
@@ -444,13 +444,7 @@ def cpu_threads() -> int:
     Set it to 1 on a machine shared by several training processes: small networks spend their time in
     thread synchronisation when the cores are oversubscribed (measured 30x slower on a busy 2-core box).
     """
-    value = os.environ.get(TORCH_THREADS_ENV, "").strip()
-    if value:
-        try:
-            return max(1, int(value))
-        except ValueError:
-            raise ValueError(f"{TORCH_THREADS_ENV}={value!r} is not a whole number of threads") from None
-    return os.cpu_count() or 1
+    return constants.torch_threads() or os.cpu_count() or 1
 
 
 def batch_order(n: int, batch_size: int, iterations: int, seed: int) -> torch.Tensor:
