@@ -42,3 +42,15 @@ def tickets(task, owner):
         "rejected": make_ticket("rejected-ticket", task=task, owner=owner, status="rejected", density=0.05,
                                 accuracy=0.4, claimed=0.9),
     }
+
+
+@pytest.fixture
+def clients(owner, other, django_user_model, token_client_for, anon_client):
+    """A client per viewer of the visibility tests: owner, staff, other user (each with a session and a token)
+    and anonymous. The pages use the session, the API and the Hub the token."""
+    staff = django_user_model.objects.create_user("staff-user", password="pw-staff-123", is_staff=True)
+    made = {"owner": token_client_for(owner), "other": token_client_for(other), "staff": token_client_for(staff),
+            "anonymous": anon_client}
+    for who, user in (("owner", owner), ("other", other), ("staff", staff)):
+        made[who].force_login(user)
+    return made

@@ -7,22 +7,12 @@ verification details and files follow registry.tickets.selectors' one rule (can_
 
 from __future__ import annotations
 
-import pytest
 from catalog_rows import make_ticket
 
 from registry.tickets import services
 
 WHO = ("owner", "staff", "other", "anonymous")
 
-
-@pytest.fixture
-def clients(owner, other, django_user_model, token_client_for, anon_client):
-    staff = django_user_model.objects.create_user("staff-user", password="pw-staff-123", is_staff=True)
-    made = {"owner": token_client_for(owner), "other": token_client_for(other), "staff": token_client_for(staff),
-            "anonymous": anon_client}
-    for who, user in (("owner", owner), ("other", other), ("staff", staff)):
-        made[who].force_login(user)
-    return made
 
 
 def _listed(clients, name: str, task: str) -> dict[str, dict[str, bool]]:

@@ -29,15 +29,6 @@ def _routes(ticket):
     }
 
 
-@pytest.fixture
-def clients(owner, other, django_user_model, token_client_for, anon_client):
-    staff = django_user_model.objects.create_user("staff-user", password="pw-staff-123", is_staff=True)
-    made = {"owner": token_client_for(owner), "other": token_client_for(other), "staff": token_client_for(staff),
-            "anonymous": anon_client}
-    for who, user in (("owner", owner), ("other", other), ("staff", staff)):
-        made[who].force_login(user)  # the pages use the session, the API and the Hub the token
-    return made
-
 
 def _codes(clients, ticket):
     return {route: {who: clients[who].get(url, **headers).status_code for who in WHO}
