@@ -178,6 +178,12 @@ if _cache_url:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# A per-process layer in front of the shared cache for the Hub routes' hottest entries (file manifests,
+# model-card sizes): a warm model info or resolve makes no cache round trip. Its entries live
+# TICKETHUB_HUB_MEMO_SECONDS (0: off), so another worker sees an admin's re-save of a record that late.
+CACHES["local"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tickethub-local",
+                   "OPTIONS": {"MAX_ENTRIES": 4096}}
+TICKETHUB_HUB_MEMO_SECONDS = float(os.environ.get("TICKETHUB_HUB_MEMO_SECONDS", "10"))
 
 # --- storage ------------------------------------------------------------------------------------------
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
-from django.core.cache import cache
+from django.conf import settings
+from django.core.cache import BaseCache, cache, caches
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
@@ -196,26 +196,25 @@ def document_content(revision: Revision, listed: HubFile) -> bytes:
 
 _Entry = tuple[str, str, int, str | None]  # path, sha256, size, storage key
 
-#: Entries (manifests, card sizes) also kept in the process for this many seconds (settings
-#: ``TICKETHUB_HUB_MEMO_SECONDS``, 0: off), so a warm model info or resolve makes no cache round trip. An entry
+#: Entries (manifests, card sizes) are also kept in the process-local cache ``CACHES["local"]`` for
+#: ``settings.TICKETHUB_HUB_MEMO_SECONDS`` (0: off), so a warm model info or resolve makes no cache round trip. An entry
 #: never names bytes other than the ones it lists (a document's key changes with every save of its record);
 #: what it can be is up to this long behind a finished record saved again, in other processes than the one
 #: that saved it.
-MEMO_SECONDS_DEFAULT = 10.0
-_MEMO_MAX = 4096
-_memo: dict[str, tuple[float, object]] = {}
+
+
+def _local() -> BaseCache:
+    """The process-local cache (settings.CACHES["local"]) in front of the shared one."""
+    return caches["local"]
 
 
 def _memo_seconds() -> float:
-    from django.conf import settings
-
-    return float(getattr(settings, "TICKETHUB_HUB_MEMO_SECONDS", MEMO_SECONDS_DEFAULT))
+    return float(settings.TICKETHUB_HUB_MEMO_SECONDS)
 
 
 def _recall(keys: Sequence[str]) -> dict[str, Any]:
-    """The entries under ``keys``: from the process's memo, then from the cache (one round trip)."""
-    now = time.monotonic()
-    found: dict[str, Any] = {k: entry[1] for k in keys if (entry := _memo.get(k)) is not None and entry[0] > now}
+    """The entries under ``keys``: from the process-local cache, then from the shared cache (one round trip)."""
+    found: dict[str, Any] = _local().get_many(list(keys)) if _memo_seconds() > 0 else {}
     rest = [k for k in keys if k not in found]
     if rest:
         fetched = cache.get_many(rest)
@@ -226,17 +225,13 @@ def _recall(keys: Sequence[str]) -> dict[str, Any]:
 
 def _memorise(entries: dict[str, Any]) -> None:
     seconds = _memo_seconds()
-    if seconds <= 0 or not entries:
-        return
-    if len(_memo) + len(entries) > _MEMO_MAX:
-        _memo.clear()
-    expires = time.monotonic() + seconds
-    _memo.update((k, (expires, v)) for k, v in entries.items())
+    if seconds > 0 and entries:
+        _local().set_many(entries, seconds)
 
 
 def clear_memo() -> None:
-    """Forget every entry kept in this process (they are still in the cache)."""
-    _memo.clear()
+    """Forget every entry kept in this process (they are still in the shared cache)."""
+    _local().clear()
 
 
 def _remember(entries: dict[str, Any], seconds: int) -> None:
@@ -362,4 +357,4 @@ def card_content(revision: Revision, *, base: str) -> bytes | None:
 def forget_manifest(revision: Revision) -> None:
     """Drop the cached manifest of ``revision`` as it is now (its verification was saved again)."""
     cache.delete(manifest_key(revision))
-    _memo.pop(manifest_key(revision), None)
+    _local().delete(manifest_key(revision))
