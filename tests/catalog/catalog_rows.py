@@ -128,8 +128,9 @@ def make_verification(revision: Revision, *, status: str, accuracy: float | None
                          "dense_gap": acc - dense})
     if status == "failed":
         decision = {"outcome": "failed"}
-    verification = Verification.objects.create(
-        revision=revision, task=revision.ticket.task.name, kind="own", status=status, policy=POLICY,
+    # update_or_create: a revision stored through services.submit_bundle already has its (queued) own record
+    verification, _ = Verification.objects.update_or_create(
+        revision=revision, task=revision.ticket.task.name, kind="own", defaults=dict(status=status, policy=POLICY,
         decision=decision if finished else {},
         reason={"rejected": "The median test accuracy is below the claim.",
                 "failed": "The hub could not finish this verification; it will be retried."}.get(status, ""),
@@ -144,7 +145,7 @@ def make_verification(revision: Revision, *, status: str, accuracy: float | None
         current_accuracy=None if finished else 0.41, heartbeat_at=timezone.now(),
         device="cpu", engine="stacked",
         started_at=timezone.now() - timedelta(minutes=3), finished_at=timezone.now() if finished else None,
-    )
+    ))
     if runs and finished and status != "failed":
         rows = []
         roles = [("ticket", acc), ("reinit", controls["reinit"]), ("random_mask", controls["random_mask"])]
